@@ -1,0 +1,62 @@
+# The two commands: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+PORT ?= 5000
+export PORT
+REDIS_URL ?= redis://127.0.0.1:6379/0
+export REDIS_URL
+
+.PHONY: run test lint check-imports pytest redis install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## make run: migrate the embedded SQLite database, create the demo project, serve.
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo
+	$(BIN)/flask serve --port $(PORT)
+
+## make test: lint, check the import rules, run the whole suite.
+test: install-test redis lint check-imports pytest
+
+lint:
+	$(BIN)/ruff check .
+
+check-imports:
+	$(BIN)/lint-imports --no-cache
+
+pytest:
+	$(BIN)/python -m pytest -q
+
+# Some tests talk to a real Redis (rate limits, the Celery broker). Use the one that
+# answers on 127.0.0.1:6379, or install and start one (Debian's package; needs root).
+redis:
+	@if $(BIN)/python -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=1).ping()" 2>/dev/null; then \
+		echo "redis: answering at $(REDIS_URL)"; \
+	else \
+		command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }; \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; \
+		sleep 1; echo "redis: started on 127.0.0.1:6379"; \
+	fi
+
+bench: install-test
+	$(BIN)/python bench/intake.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Staff users, roles, API tokens and the permission check."""

@@ -1,0 +1,93 @@
+"""Registers each domain's command group, and the app-wide commands."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+moderation = AppGroup("moderation", help="The moderation backends.")
+
+
+@moderation.command("classify")
+@click.option("--backend", type=click.Choice(["local", "openai"]), default=None,
+              help="Defaults to MODERATION_BACKEND.")
+@click.option("--batch-size", default=32, show_default=True)
+def classify(backend: str | None, batch_size: int) -> None:
+    """Read JSON lines {"text": …} on stdin; write {"scores", "flagged"} lines on stdout."""
+    from app.moderation import build_moderator, classify_jsonl
+
+    config = current_app.config
+    if backend is None or backend == config["MODERATION_BACKEND"]:
+        moderator = current_app.extensions["flagdesk.moderator"]
+    else:
+        try:
+            moderator = build_moderator(
+                backend, openai_api_key=config["OPENAI_API_KEY"],
+                openai_base_url=config["OPENAI_BASE_URL"],
+                openai_model=config["OPENAI_MODERATION_MODEL"],
+                timeout=config["MODERATION_TIMEOUT_SECONDS"],
+                max_retries=config["MODERATION_MAX_RETRIES"])
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    try:
+        classify_jsonl(moderator, sys.stdin, sys.stdout, batch_size=batch_size)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.command("demo")
+def demo() -> None:
+    """Create a demo project and an admin if there are none (prints their secrets once)."""
+    from app.auth.models import Role
+    from app.auth.service import create_user, find_user
+    from app.projects.service import create_project, first_project
+
+    port = current_app.config["PORT"]
+    project = first_project()
+    if project is None:
+        project = create_project(name="Demo project",
+                                 origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
+        click.echo(f"Demo project key: {project.public_key}")
+    else:
+        click.echo(f"Project {project.name!r} key: {project.public_key}")
+    if find_user("admin@flagdesk.local") is None:
+        _, password = create_user(email="admin@flagdesk.local", name="Admin", role=Role.ADMIN)
+        click.echo(f"Admin: admin@flagdesk.local  password (shown once): {password}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, envvar="PORT")
+def serve(host: str, port: int) -> None:
+    """Serve the embedded default: the web app plus the tagging sweep in this process."""
+    from app.reports.tagging import sweep_untagged
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    interval = app.config["TAGGING_SWEEP_SECONDS"]
+    stop = threading.Event()
+
+    def sweep_forever() -> None:
+        while not stop.wait(interval):
+            with app.app_context():
+                try:
+                    sweep_untagged(moderator=app.extensions["flagdesk.moderator"])
+                except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
+                    app.logger.exception("tagging sweep failed")
+
+    threading.Thread(target=sweep_forever, name="tagging-sweep", daemon=True).start()
+    click.echo(f"Flagdesk on http://{host}:{port}/  (tagging sweep every {interval} s)")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    stop.set()
+
+
+def register_commands(app: Flask) -> None:
+    from app.auth.cli import tokens, users
+    from app.projects.cli import projects
+    from app.reports.cli import reports
+
+    for command in (users, tokens, projects, reports, moderation, demo, serve):
+        app.cli.add_command(command)

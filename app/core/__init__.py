@@ -1,0 +1,1 @@
+"""The shared kernel: database base class, errors, clock. Imports no domain."""

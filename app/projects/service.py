@@ -1,0 +1,110 @@
+"""Projects: creating them with their public key and default routing rules, and looking
+them up for intake."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from app.audit.service import record
+from app.auth.models import User
+from app.auth.service import require
+from app.core.errors import ValidationFailed
+from app.extensions import db
+from app.projects.models import Project, ProjectOrigin, RoutingRule
+
+KEY_PREFIX = "pk_"
+
+# The routing rules every new project starts with (a settings page may edit them later).
+# Each is (category, reason, priority): exactly one of category or reason is set; the
+# category "*" means any flagged category. The most urgent match wins; no match is P4.
+# self-harm alone is P1 as well as its /intent and /instructions refinements because the
+# offline classifier scores only the parent category, and a person at risk must not wait.
+DEFAULT_ROUTING_RULES: tuple[tuple[str | None, str | None, str], ...] = (
+    ("sexual/minors", None, "P0"),
+    ("self-harm/intent", None, "P1"),
+    ("self-harm/instructions", None, "P1"),
+    ("self-harm", None, "P1"),
+    ("violence/graphic", None, "P2"),
+    ("hate/threatening", None, "P2"),
+    ("harassment/threatening", None, "P2"),
+    ("illicit/violent", None, "P2"),
+    ("*", None, "P3"),
+    (None, "privacy", "P2"),
+    (None, "unsafe_advice", "P2"),
+    (None, "jailbreak_or_prompt_injection", "P2"),
+    (None, "harmful_or_offensive", "P3"),
+    (None, "biased", "P3"),
+    (None, "inaccurate", "P3"),
+)
+
+
+def normalize_origin(value: str) -> str:
+    """'https://Example.com:443/' -> 'https://example.com'; ValueError if not an origin."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) origin")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{value!r} has more than scheme, host and port")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+def create_project(*, name: str, origins: list[str], actor: User | None = None) -> Project:
+    """Create an active project with a fresh public key and the default routing rules."""
+    if actor is not None:
+        require(actor, "admin")
+    try:
+        normalized = sorted({normalize_origin(o) for o in origins})
+    except ValueError as error:
+        raise ValidationFailed(str(error), fields={"origins": [str(error)]}) from error
+    project = Project(name=name.strip(), public_key=KEY_PREFIX + secrets.token_urlsafe(18))
+    project.origins = [ProjectOrigin(origin=o) for o in normalized]
+    project.routing_rules = [
+        RoutingRule(position=i, category=category, reason=reason, priority=priority)
+        for i, (category, reason, priority) in enumerate(DEFAULT_ROUTING_RULES)
+    ]
+    db.session.add(project)
+    db.session.flush()
+    record(action="project.created", subject_type="project", subject_id=project.id, actor=actor,
+           after={"name": project.name, "origins": normalized})
+    db.session.commit()
+    return project
+
+
+def active_project_by_key(public_key: str | None) -> Project | None:
+    if not public_key:
+        return None
+    return db.session.scalar(
+        select(Project).where(Project.public_key == public_key, Project.active.is_(True))
+    )
+
+
+def origin_allowed_anywhere(origin: str) -> bool:
+    """True if some active project accepts reports from `origin` (used by preflights,
+    which carry no project key)."""
+    try:
+        origin = normalize_origin(origin)
+    except ValueError:
+        return False
+    query = (
+        select(ProjectOrigin.id)
+        .join(Project)
+        .where(ProjectOrigin.origin == origin, Project.active.is_(True))
+        .limit(1)
+    )
+    return db.session.scalar(query) is not None
+
+
+def origin_allowed_for(project: Project, origin: str) -> bool:
+    try:
+        return normalize_origin(origin) in project.allowed_origins
+    except ValueError:
+        return False
+
+
+def first_project() -> Project | None:
+    return db.session.scalar(select(Project).order_by(Project.id).limit(1))

@@ -1,0 +1,1 @@
+"""Reports: public intake, the reporter's status page, the staff API, tagging and routing."""

@@ -1,0 +1,138 @@
+"""The reports API: public intake (called from browsers on other origins), the
+reporter's status, and the token-authenticated staff reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.auth.api import token_required
+from app.core.errors import Forbidden, Unauthorized, ValidationFailed
+from app.core.http import json_only
+from app.extensions import limiter
+from app.projects import cors
+from app.projects.service import active_project_by_key, origin_allowed_for
+from app.reports import schemas, service
+from app.tasks import enqueue_tagging
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+                description="Report intake (public) and reading reports (staff).")
+
+INTAKE_HEADERS = ("Content-Type", "X-Project-Key", "Idempotency-Key")
+
+
+def _limit_per_address() -> str:
+    return current_app.config["INTAKE_LIMIT_PER_ADDRESS"]
+
+
+def _limit_per_project() -> str:
+    return current_app.config["INTAKE_LIMIT_PER_PROJECT"]
+
+
+def _project_key() -> str:
+    return request.headers.get("X-Project-Key", "")
+
+
+@blp.before_request
+def _preflight() -> Any:
+    if request.method == "OPTIONS":
+        return cors.preflight(methods=("POST",), headers=INTAKE_HEADERS)
+    return None
+
+
+@blp.route("")
+class Reports(MethodView):
+    decorators = [
+        limiter.limit(_limit_per_address, methods=["POST"]),
+        limiter.limit(_limit_per_project, key_func=_project_key, methods=["POST"]),
+    ]
+
+    @json_only(max_bytes=schemas.MAX_BODY_BYTES)
+    @blp.arguments(schemas.ReportIntakeSchema)
+    @blp.response(201, schemas.ReportReceiptSchema)
+    @blp.alt_response(200, schema=schemas.ReportReceiptSchema,
+                      description="An Idempotency-Key replay: the first report, nothing new.")
+    @blp.doc(parameters=[
+        {"in": "header", "name": "X-Project-Key", "required": True,
+         "schema": {"type": "string"}, "description": "The project's public key (pk_…)."},
+        {"in": "header", "name": "Idempotency-Key", "required": False,
+         "schema": {"type": "string", "maxLength": 255},
+         "description": "Retries with the same key return the first report."},
+    ])
+    def post(self, data: dict[str, Any]) -> Any:
+        """Submit a report (public; authenticated by the project's key)"""
+        project = active_project_by_key(_project_key())
+        if project is None:
+            raise Unauthorized("Unknown or disabled project key (X-Project-Key).")
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            if not origin_allowed_for(project, origin):
+                cors.deny_origin()
+                raise Forbidden(f"Origin {origin} may not send reports to this project.")
+            cors.allow_origin_checked()
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and (len(key) > 255 or not key.isprintable()):
+            raise ValidationFailed("Idempotency-Key must be printable, at most 255 characters.",
+                                   fields={"Idempotency-Key": ["Invalid header."]})
+        data.setdefault("user_agent", None)
+        data["user_agent"] = data["user_agent"] or (request.user_agent.string[:512] or None)
+        receipt = service.submit_report(
+            project=project, data=data, idempotency_key=key,
+            pepper=current_app.config["END_USER_PEPPER"], secret=current_app.config["SECRET_KEY"])
+        if receipt.created:
+            enqueue_tagging(receipt.report.id)
+        return _receipt(receipt), 201 if receipt.created else 200
+
+    @token_required
+    @blp.arguments(schemas.ReportListQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ReportPageSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, query: dict[str, Any]) -> Any:
+        """List reports, newest first (staff; bearer token)"""
+        return service.list_reports(actor=g.api_user, **query)
+
+
+@blp.route("/<public_id>")
+class ReportDetail(MethodView):
+    @token_required
+    @blp.response(200, schemas.ReportOutSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, public_id: str) -> Any:
+        """One report with its moderation tags (staff; bearer token)"""
+        return service.get_report(actor=g.api_user, public_id=public_id)
+
+
+@blp.route("/<public_id>/status")
+class ReportStatus(MethodView):
+    @blp.arguments(schemas.StatusQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ReportStatusSchema)
+    def get(self, query: dict[str, Any], public_id: str) -> Any:
+        """The reporter's view of a report: status, last update, public replies"""
+        report = service.reporter_status(public_id=public_id, token=query["token"])
+        return {"public_id": report.public_id, "status": report.status,
+                "received_at": report.received_at, "updated_at": report.updated_at,
+                "replies": service.public_replies(report)}
+
+
+def _receipt(receipt: service.Receipt) -> dict[str, Any]:
+    public_id = receipt.report.public_id
+    return {
+        "id": public_id,
+        "status": receipt.report.status,
+        "received_at": receipt.report.received_at,
+        "status_url": url_for("reports.ReportStatus", public_id=public_id, _external=True),
+        "status_page_url": url_for("status_pages.status_page", public_id=public_id,
+                                   token=receipt.status_token, _external=True),
+        "status_token": receipt.status_token,
+    }
+
+
+@blp.after_request
+def _cors(response: Any) -> Any:
+    if request.endpoint == "reports.Reports" and request.method == "POST":
+        cors.add_cors_headers(response)
+    return response

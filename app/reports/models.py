@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.clock import now
+from app.core.db import JSONType, StrEnumType, UTCDateTime
+from app.extensions import db
+from app.projects.models import Project
+
+
+class Reason(StrEnum):
+    """What the end user says went wrong (the choices the widget offers)."""
+
+    HARMFUL_OR_OFFENSIVE = "harmful_or_offensive"
+    INACCURATE = "inaccurate"
+    BIASED = "biased"
+    PRIVACY = "privacy"
+    UNSAFE_ADVICE = "unsafe_advice"
+    JAILBREAK = "jailbreak_or_prompt_injection"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_REPORTER = "waiting_on_reporter"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+class Priority(StrEnum):
+    """P0 is the most urgent; the names sort in order of urgency."""
+
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class TaggingState(StrEnum):
+    PENDING = "pending"  # not tagged yet, or the last attempt failed: the sweep retries
+    TAGGED = "tagged"
+
+
+class Report(db.Model):
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("project_id", "idempotency_key"),
+        Index("ix_reports_received", "received_at", "id"),
+        Index("ix_reports_board", "status", "priority", "received_at"),
+        Index("ix_reports_tagging_due", "tagging_state", "next_tagging_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    reason: Mapped[Reason] = mapped_column(StrEnumType(Reason, 32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # [{"role": "user"|"assistant"|"system"|"tool", "content": "..."}], bounded by the schema
+    conversation: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    response_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    page_url: Mapped[str | None] = mapped_column(String(2048))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    widget_version: Mapped[str | None] = mapped_column(String(32))
+    # Host-supplied context (flat, bounded); shown to staff as untrusted data.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # HMAC-SHA256 of the host's end-user id with a server-side pepper; never the raw id.
+    end_user_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_consent: Mapped[bool] = mapped_column(default=False)
+
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # SHA-256 of the canonical request body: a reused key with another body is a conflict.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    status_token_hash: Mapped[str] = mapped_column(String(64))
+
+    status: Mapped[Status] = mapped_column(StrEnumType(Status, 32), default=Status.NEW)
+    priority: Mapped[Priority] = mapped_column(StrEnumType(Priority, 2), default=Priority.P4)
+    tagging_state: Mapped[TaggingState] = mapped_column(
+        StrEnumType(TaggingState, 16), default=TaggingState.PENDING)
+    tagging_attempts: Mapped[int] = mapped_column(default=0)
+    tagging_error: Mapped[str | None] = mapped_column(String(500))
+    next_tagging_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    project: Mapped[Project] = relationship()
+    # Bounded (categories x classified fields), so an ordinary collection; list pages
+    # load it with selectinload, one query per page.
+    tags: Mapped[list[ModerationTag]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="ModerationTag.id",
+    )
+
+
+class ModerationTag(db.Model):
+    """One category score for one classified field of a report, from one backend."""
+
+    __tablename__ = "moderation_tags"
+    __table_args__ = (Index("ix_moderation_tags_category", "category", "flagged", "report_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(32))  # "description" or "conversation"
+    category: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float]
+    flagged: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(32))  # the backend: "local" or "openai"
+    model: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    report: Mapped[Report] = relationship(back_populates="tags")

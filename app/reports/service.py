@@ -1,0 +1,216 @@
+"""Reports: intake, the reporter's status, and the staff's reading of them.
+
+Intake commits the report before anything else happens to it; tagging (tagging.py)
+reads what intake stored and never runs on the request path.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from app.audit.service import record
+from app.auth.models import User
+from app.auth.service import require
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.extensions import db
+from app.projects.models import Project
+from app.reports.models import ModerationTag, Report, Status
+from app.reports.routing import route
+
+
+@dataclass(frozen=True)
+class Receipt:
+    report: Report
+    status_token: str
+    created: bool  # False when an Idempotency-Key replay returned the first report
+
+
+def hash_end_user_id(raw: str, *, pepper: str) -> str:
+    """HMAC-SHA256 of the host's end-user id: linkable across reports, not reversible
+    without the pepper, which lives only in the server's environment."""
+    return hmac.new(pepper.encode(), raw.encode(), hashlib.sha256).hexdigest()
+
+
+def status_token_for(public_id: str, *, secret: str) -> str:
+    """The reporter's status token. Derived rather than stored, so an Idempotency-Key
+    replay can hand the same token back; only its SHA-256 is kept in the row."""
+    digest = hmac.new(secret.encode(), f"status-token:{public_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _new_public_id() -> str:
+    return "rep_" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    return _sha256(json.dumps(data, sort_keys=True, default=str, separators=(",", ":")))
+
+
+def _by_idempotency_key(project: Project, key: str) -> Report | None:
+    return db.session.scalar(
+        select(Report).where(Report.project_id == project.id, Report.idempotency_key == key)
+    )
+
+
+def _replay(report: Report, fingerprint: str, secret: str) -> Receipt:
+    if report.request_fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was used for a different report. "
+                       "Use a new key for a new report.")
+    return Receipt(report, status_token_for(report.public_id, secret=secret), created=False)
+
+
+def submit_report(*, project: Project, data: dict[str, Any], idempotency_key: str | None,
+                  pepper: str, secret: str) -> Receipt:
+    """Store a validated report and commit it; the same Idempotency-Key returns the
+    first report (also when two requests race) and never creates a second."""
+    data = dict(data)
+    raw_user = data.pop("end_user_id", None)
+    data["end_user_hash"] = hash_end_user_id(raw_user, pepper=pepper) if raw_user else None
+    fingerprint = _fingerprint(data)
+
+    if idempotency_key:
+        existing = _by_idempotency_key(project, idempotency_key)
+        if existing is not None:
+            return _replay(existing, fingerprint, secret)
+
+    routed = route(reason=data["reason"], scores={}, flagged=set(), rules=project.routing_rules)
+    public_id = _new_public_id()
+    token = status_token_for(public_id, secret=secret)
+    report = Report(
+        public_id=public_id,
+        project_id=project.id,
+        reason=data["reason"],
+        description=data["description"],
+        conversation=data["conversation"],
+        model_name=data["model"],
+        response_id=data["response_id"],
+        page_url=data["page_url"],
+        locale=data["locale"],
+        user_agent=data["user_agent"],
+        widget_version=data["widget_version"],
+        extra=data["metadata"],
+        end_user_hash=data["end_user_hash"],
+        contact_email=data["contact_email"],
+        contact_consent=data["contact_consent"],
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        status_token_hash=_sha256(token),
+        priority=routed.priority,
+    )
+    db.session.add(report)
+    try:
+        db.session.flush()
+        record(action="report.received", subject_type="report", subject_id=public_id,
+               actor_type="reporter",
+               after={"reason": str(report.reason), "priority": str(report.priority),
+                      "routed_by": routed.matched})
+        db.session.commit()
+    except IntegrityError:
+        # Another request with the same key committed first: answer with its report.
+        db.session.rollback()
+        existing = _by_idempotency_key(project, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint, secret)
+    return Receipt(report, token, created=True)
+
+
+def reporter_status(*, public_id: str, token: str) -> Report:
+    """The report, if `token` is its status token; NotFound otherwise (unknown id and
+    wrong token are indistinguishable, and the comparison takes constant time)."""
+    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    expected = report.status_token_hash if report else _sha256("no such report")
+    if not hmac.compare_digest(expected, _sha256(token)) or report is None:
+        raise NotFound("No report with this id and token.")
+    return report
+
+
+def public_replies(report: Report) -> list[dict[str, Any]]:
+    """Replies staff made public for the reporter (the triage board adds them)."""
+    return []
+
+
+# --- the staff's reading -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Report]
+    next_cursor: str | None
+
+
+def _encode_cursor(report: Report) -> str:
+    raw = f"{report.received_at.isoformat()}|{report.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, _, ident = base64.urlsafe_b64decode(padded).decode().partition("|")
+        return datetime.fromisoformat(at), int(ident)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValidationFailed("The cursor is not one this API gave out.",
+                               fields={"cursor": ["Invalid cursor."]}) from error
+
+
+def _filtered(query: Select, *, project_id: int | None, status: Status | None,
+              priority: str | None, category: str | None, flagged: bool | None) -> Select:
+    if project_id is not None:
+        query = query.where(Report.project_id == project_id)
+    if status is not None:
+        query = query.where(Report.status == status)
+    if priority is not None:
+        query = query.where(Report.priority == priority)
+    if category is not None:
+        query = query.where(exists().where(
+            ModerationTag.report_id == Report.id, ModerationTag.category == category,
+            ModerationTag.flagged.is_(True)))
+    if flagged is not None:
+        any_flag = exists().where(ModerationTag.report_id == Report.id,
+                                  ModerationTag.flagged.is_(True))
+        query = query.where(any_flag if flagged else ~any_flag)
+    return query
+
+
+def list_reports(*, actor: User, project_id: int | None = None, status: Status | None = None,
+                 priority: str | None = None, category: str | None = None,
+                 flagged: bool | None = None, cursor: str | None = None,
+                 limit: int = 50) -> Page:
+    """Reports newest first, filtered, one keyset page at a time."""
+    require(actor, "reports:read")
+    query = _filtered(select(Report), project_id=project_id, status=status, priority=priority,
+                      category=category, flagged=flagged)
+    if cursor:
+        at, ident = _decode_cursor(cursor)
+        query = query.where(or_(Report.received_at < at,
+                                and_(Report.received_at == at, Report.id < ident)))
+    query = query.options(selectinload(Report.tags))
+    newest_first = query.order_by(Report.received_at.desc(), Report.id.desc())
+    rows = list(db.session.scalars(newest_first.limit(limit + 1)))
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items, _encode_cursor(items[-1]) if more else None)
+
+
+def get_report(*, actor: User, public_id: str) -> Report:
+    require(actor, "reports:read")
+    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    if report is None:
+        raise NotFound(f"No report {public_id}.")
+    return report

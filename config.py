@@ -1,0 +1,102 @@
+"""Configuration from the environment, with embedded defaults that need nothing installed.
+
+`load_config()` returns a plain dict; `create_app(config)` layers a test's or a caller's
+overrides on top. Nothing here runs at import time.
+
+Secrets have no default in code. In the embedded (development) mode, a missing SECRET_KEY
+or END_USER_PEPPER is generated once and kept in `instance/`, so `make run` works on a new
+machine; with FLAGDESK_ENV=production a missing secret stops start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+INSTANCE_DIR = Path(__file__).resolve().parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret(name: str, instance_dir: Path) -> str:
+    """Read or create a development secret kept in instance/ (never committed)."""
+    path = instance_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str, production: bool, instance_dir: Path) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if production:
+        raise ConfigError(
+            f"{name} is not set. Production (FLAGDESK_ENV=production) needs it from the "
+            f"environment, e.g. {name}=$(python -c "
+            "'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return _instance_secret(name.lower(), instance_dir)
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict:
+    env = os.environ if env is None else env
+    production = env.get("FLAGDESK_ENV", "development") == "production"
+    instance_dir = Path(env.get("FLAGDESK_INSTANCE_DIR") or INSTANCE_DIR)
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'flagdesk.sqlite3'}"
+    broker = env.get("CELERY_BROKER_URL") or None
+    backend = env.get("MODERATION_BACKEND", "local")
+    if backend not in {"local", "openai"}:
+        raise ConfigError(f"MODERATION_BACKEND must be 'local' or 'openai', not {backend!r}")
+    if backend == "openai" and not env.get("OPENAI_API_KEY"):
+        raise ConfigError("MODERATION_BACKEND=openai needs OPENAI_API_KEY in the environment")
+
+    return {
+        "ENV_NAME": "production" if production else "development",
+        "PORT": int(env.get("PORT", "5000")),
+        "INSTANCE_DIR": str(instance_dir),
+        "SECRET_KEY": _secret(env, "SECRET_KEY", production, instance_dir),
+        # The pepper keyed into the HMAC of end-user ids; rotating it unlinks old hashes.
+        "END_USER_PEPPER": _secret(env, "END_USER_PEPPER", production, instance_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CELERY_BROKER_URL": broker,
+        "MODERATION_BACKEND": backend,
+        "OPENAI_API_KEY": env.get("OPENAI_API_KEY") or None,
+        "OPENAI_BASE_URL": env.get("OPENAI_BASE_URL") or None,
+        "OPENAI_MODERATION_MODEL": env.get("OPENAI_MODERATION_MODEL", "omni-moderation-latest"),
+        "MODERATION_TIMEOUT_SECONDS": float(env.get("MODERATION_TIMEOUT_SECONDS", "10")),
+        "MODERATION_MAX_RETRIES": int(env.get("MODERATION_MAX_RETRIES", "3")),
+        # Rate limits for the public intake endpoint (Flask-Limiter syntax).
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "INTAKE_LIMIT_PER_ADDRESS": env.get("INTAKE_LIMIT_PER_ADDRESS", "30/minute"),
+        "INTAKE_LIMIT_PER_PROJECT": env.get("INTAKE_LIMIT_PER_PROJECT", "600/minute"),
+        # How many proxies in front of us set X-Forwarded-For; 0 trusts none of it.
+        "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", "0")),
+        "PREFERRED_URL_SCHEME": env.get("PREFERRED_URL_SCHEME", "https" if production else "http"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), default=production),
+        "TAGGING_SWEEP_SECONDS": int(env.get("TAGGING_SWEEP_SECONDS", "60")),
+        # flask-smorest: the OpenAPI document at /api/openapi.json
+        "API_TITLE": "Flagdesk API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
