@@ -86,6 +86,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "INTAKE_LIMIT_PER_ADDRESS": env.get("INTAKE_LIMIT_PER_ADDRESS", "30/minute"),
         "INTAKE_LIMIT_PER_PROJECT": env.get("INTAKE_LIMIT_PER_PROJECT", "600/minute"),
+        # Failed sign-ins allowed before /login answers 429 for a while.
+        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "10/minute;50/hour"),
+        "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour"),
         # How many proxies in front of us set X-Forwarded-For; 0 trusts none of it.
         "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", "0")),
         "PREFERRED_URL_SCHEME": env.get("PREFERRED_URL_SCHEME", "https" if production else "http"),

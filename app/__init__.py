@@ -69,12 +69,18 @@ def _init_extensions(app: Flask) -> None:
     from app.auth.service import load_user
 
     login_manager.user_loader(load_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see this page."
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.auth.admin_views import admin
+    from app.auth.views import auth_pages
     from app.extensions import api, csrf
     from app.reports.api import blp as reports_api
     from app.reports.views import status_pages
+    from app.triage.ticket_views import tickets
+    from app.triage.views import triage
     from app.views import home
 
     # The reports API reads no cookies (a project key, or a bearer token), so a forged
@@ -83,8 +89,8 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(reports_api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "fdk_… API token"})
-    app.register_blueprint(status_pages)
-    app.register_blueprint(home)
+    for blueprint in (status_pages, home, auth_pages, triage, tickets, admin):
+        app.register_blueprint(blueprint)
 
 
 def _migrations_dir() -> str:

@@ -38,6 +38,10 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(StrEnumType(Role, 16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Flagged sexual, violence/graphic and self-harm content is blurred unless this is set.
+    reveal_sensitive: Mapped[bool] = mapped_column(default=False)
+    # IANA zone the user reads times in.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

@@ -112,10 +112,7 @@ class ReportStatus(MethodView):
     @blp.response(200, schemas.ReportStatusSchema)
     def get(self, query: dict[str, Any], public_id: str) -> Any:
         """The reporter's view of a report: status, last update, public replies"""
-        report = service.reporter_status(public_id=public_id, token=query["token"])
-        return {"public_id": report.public_id, "status": report.status,
-                "received_at": report.received_at, "updated_at": report.updated_at,
-                "replies": service.public_replies(report)}
+        return service.reporter_status(public_id=public_id, token=query["token"])
 
 
 def _receipt(receipt: service.Receipt) -> dict[str, Any]:

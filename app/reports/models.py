@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.models import User
 from app.core.clock import now
 from app.core.db import JSONType, StrEnumType, UTCDateTime
 from app.extensions import db
@@ -94,8 +95,19 @@ class Report(db.Model):
     tagging_error: Mapped[str | None] = mapped_column(String(500))
     next_tagging_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The flagged categories, most confident first: what a board card shows, written once
+    # by tagging so a page of cards needs no tag rows.
+    flagged_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # A duplicate points at the ticket that survives; its reporters see that one's status.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="SET NULL"), index=True)
 
     project: Mapped[Project] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    merged_into: Mapped[Report | None] = relationship(remote_side="Report.id")
     # Bounded (categories x classified fields), so an ordinary collection; list pages
     # load it with selectinload, one query per page.
     tags: Mapped[list[ModerationTag]] = relationship(
@@ -123,3 +135,24 @@ class ModerationTag(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
     report: Mapped[Report] = relationship(back_populates="tags")
+
+
+class CommentKind(StrEnum):
+    NOTE = "note"  # internal: staff only
+    REPLY = "reply"  # public: shown to the reporter on the status page
+
+
+class ReportComment(db.Model):
+    """A staff note on a report, or a public reply to its reporter."""
+
+    __tablename__ = "report_comments"
+    __table_args__ = (Index("ix_report_comments_report", "report_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[CommentKind] = mapped_column(StrEnumType(CommentKind, 8))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    author: Mapped[User | None] = relationship()

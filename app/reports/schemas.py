@@ -109,7 +109,7 @@ class ReportReceiptSchema(Schema):
 
 class PublicReplySchema(Schema):
     body = fields.String()
-    at = fields.AwareDateTime()
+    at = fields.AwareDateTime(attribute="created_at")
 
 
 class ReportStatusSchema(Schema):

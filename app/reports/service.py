@@ -25,7 +25,7 @@ from app.auth.service import require
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.projects.models import Project
-from app.reports.models import ModerationTag, Report, Status
+from app.reports.models import CommentKind, ModerationTag, Report, ReportComment, Status
 from app.reports.routing import route
 
 
@@ -130,19 +130,44 @@ def submit_report(*, project: Project, data: dict[str, Any], idempotency_key: st
     return Receipt(report, token, created=True)
 
 
-def reporter_status(*, public_id: str, token: str) -> Report:
-    """The report, if `token` is its status token; NotFound otherwise (unknown id and
-    wrong token are indistinguishable, and the comparison takes constant time)."""
+@dataclass(frozen=True)
+class ReporterView:
+    """What a reporter may see: their report's reference, and the status and public
+    replies of the ticket that handles it (itself, or the one it was merged into)."""
+
+    public_id: str
+    received_at: datetime
+    status: Status
+    updated_at: datetime
+    replies: list[ReportComment]
+
+
+def reporter_status(*, public_id: str, token: str) -> ReporterView:
+    """The reporter's view, if `token` is the report's status token; NotFound otherwise
+    (unknown id and wrong token are indistinguishable; constant-time comparison)."""
     report = db.session.scalar(select(Report).where(Report.public_id == public_id))
     expected = report.status_token_hash if report else _sha256("no such report")
     if not hmac.compare_digest(expected, _sha256(token)) or report is None:
         raise NotFound("No report with this id and token.")
+    handling = surviving_ticket(report)
+    replies = list(db.session.scalars(
+        select(ReportComment)
+        .where(ReportComment.report_id.in_({report.id, handling.id}),
+               ReportComment.kind == CommentKind.REPLY)
+        .order_by(ReportComment.created_at, ReportComment.id)))
+    return ReporterView(public_id=report.public_id, received_at=report.received_at,
+                        status=handling.status,
+                        updated_at=max(report.updated_at, handling.updated_at),
+                        replies=replies)
+
+
+def surviving_ticket(report: Report) -> Report:
+    """The ticket that handles `report`: itself, or the end of its merge chain."""
+    seen = {report.id}
+    while report.merged_into is not None and report.merged_into.id not in seen:
+        report = report.merged_into
+        seen.add(report.id)
     return report
-
-
-def public_replies(report: Report) -> list[dict[str, Any]]:
-    """Replies staff made public for the reporter (the triage board adds them)."""
-    return []
 
 
 # --- the staff's reading -------------------------------------------------------------

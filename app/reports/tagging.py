@@ -71,6 +71,7 @@ def _store(report: Report, fields: list[str], results: list[Classification]) -> 
                    rules=report.project.routing_rules)
     before = str(report.priority)
     report.priority = routed.priority
+    report.flagged_categories = sorted(flagged, key=lambda c: (-scores.get(c, 0.0), c))
     report.tagging_state = TaggingState.TAGGED
     report.tagging_error = None
     report.next_tagging_at = None

@@ -15,8 +15,7 @@ def status_page(public_id: str) -> tuple[str, int, dict[str, str]]:
     token = request.args.get("token", "")
     if not token:
         raise NotFound("No report with this id and token.")
-    report = service.reporter_status(public_id=public_id, token=token)
-    html = render_template("reports/status.html", report=report,
-                           replies=service.public_replies(report))
+    view = service.reporter_status(public_id=public_id, token=token)
+    html = render_template("reports/status.html", report=view)
     # The token is in the URL: keep it out of other sites' logs and shared caches.
     return html, 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}

@@ -1,0 +1,56 @@
+"""Sign-in and sign-out for staff (flask-login sessions)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from app.auth import service
+from app.extensions import limiter
+
+auth_pages = Blueprint("auth", __name__)
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _login_email() -> str:
+    return (request.form.get("email") or "").strip().lower()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: an open redirect would make our login page a phishing aid."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("triage.board_page")
+
+
+@auth_pages.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"],
+               deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
+               key_func=_login_email, deduct_when=_failed)
+def login() -> Response | tuple[str, int]:
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    if request.method == "GET":
+        return render_template("auth/login.html", email=""), 200
+    user = service.sign_in(email=_login_email(), password=request.form.get("password", ""))
+    if user is None:
+        return render_template("auth/login.html", email=_login_email(),
+                               error="That e-mail and password do not match."), 401
+    login_user(user, remember=False)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@auth_pages.post("/logout")
+@login_required
+def logout() -> Response:
+    logout_user()
+    return redirect(url_for("auth.login"))

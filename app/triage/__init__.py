@@ -1,0 +1,1 @@
+"""The board and the ticket page: where on-call staff work the queue."""

@@ -1,0 +1,82 @@
+"""What the board and ticket forms accept. The board's filters live in the URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from app.moderation import CATEGORIES
+from app.reports.models import Priority, Reason, Status
+from app.triage.service import MAX_COMMENT, BoardFilters
+
+ASSIGNEE_PATTERN = r"^(me|none|\d{1,9})$"
+
+
+class BoardQuerySchema(Schema):
+    """/board?project=…&priority=P0&priority=P1&category=…&flagged=…&reason=…&assignee=me
+    &q=…&from=YYYY-MM-DD&to=YYYY-MM-DD. Empty values mean "any"."""
+
+    class Meta:
+        unknown = EXCLUDE  # a shared link with an extra parameter still opens
+
+    project = fields.Integer(validate=validate.Range(min=1), allow_none=True)
+    priority = fields.List(fields.Enum(Priority, by_value=True), load_default=list)
+    category = fields.String(validate=validate.OneOf(CATEGORIES), allow_none=True)
+    flagged = fields.Boolean(allow_none=True)
+    reason = fields.Enum(Reason, by_value=True, allow_none=True)
+    assignee = fields.String(validate=validate.Regexp(ASSIGNEE_PATTERN), allow_none=True)
+    q = fields.String(validate=validate.Length(max=200), allow_none=True)
+    received_from = fields.Date(data_key="from", allow_none=True)
+    received_to = fields.Date(data_key="to", allow_none=True)
+
+    @post_load
+    def _to_filters(self, data: dict[str, Any], **kwargs: Any) -> BoardFilters:
+        if data.get("received_from") and data.get("received_to") and (
+                data["received_from"] > data["received_to"]):
+            raise ValidationError("The start is after the end.", field_name="from")
+        return BoardFilters(
+            project_id=data.get("project"), priorities=tuple(data.get("priority") or ()),
+            category=data.get("category"), flagged=data.get("flagged"),
+            reason=data.get("reason"), assignee=data.get("assignee"),
+            q=(data.get("q") or "").strip() or None,
+            received_from=data.get("received_from"), received_to=data.get("received_to"))
+
+
+def board_filters(args: Any) -> BoardFilters:
+    """Parse the board's query string, treating empty parameters as absent."""
+    cleaned: dict[str, Any] = {}
+    for key in args:
+        values = [v for v in args.getlist(key) if v != ""]
+        if values:
+            cleaned[key] = values if key == "priority" else values[0]
+    return BoardQuerySchema().load(cleaned)
+
+
+class BulkActionSchema(Schema):
+    """One action on one or more tickets (the board's bulk bar and keyboard shortcuts)."""
+
+    ids = fields.List(fields.String(validate=validate.Length(max=32)), required=True,
+                      validate=validate.Length(min=1, max=200))
+    action = fields.String(required=True,
+                           validate=validate.OneOf(["move", "assign", "priority", "dismiss"]))
+    value = fields.String(load_default="", validate=validate.Length(max=32))
+
+    @post_load
+    def _check(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        action, value = data["action"], data["value"]
+        if action == "move" and value not in {s.value for s in Status}:
+            raise ValidationError("Pick a column.", field_name="value")
+        if action == "priority" and value not in {p.value for p in Priority}:
+            raise ValidationError("Pick a priority P0–P4.", field_name="value")
+        if action == "assign" and not (value in {"", "me"} or value.isdigit()):
+            raise ValidationError("Pick a person.", field_name="value")
+        return data
+
+
+class CommentSchema(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_COMMENT))
+
+
+class MergeSchema(Schema):
+    into = fields.String(required=True, validate=validate.Length(min=1, max=32))
