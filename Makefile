@@ -8,7 +8,7 @@ export PORT
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint check-imports pytest redis install install-test bench clean
+.PHONY: run test lint check-imports pytest redis browser install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: install
 	$(BIN)/flask serve --port $(PORT)
 
 ## make test: lint, check the import rules, run the whole suite.
-test: install-test redis lint check-imports pytest
+test: install-test redis browser lint check-imports pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -54,6 +54,17 @@ redis:
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; \
 		sleep 1; echo "redis: started on 127.0.0.1:6379"; \
 	fi
+
+# The browser tests drive Debian's Chromium through Playwright (Playwright cannot download
+# its own browser here). Install it when we can (root with apt); otherwise those tests are
+# skipped with a message saying so.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		&& echo "chromium: installed $(CHROMIUM)"; \
+	else echo "chromium: not installed and not root: the browser tests will be skipped"; fi
 
 bench: install-test
 	$(BIN)/python bench/intake.py

@@ -95,6 +95,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), default=production),
+        # Argon2id cost for staff passwords (RFC 9106's second recommended profile).
+        "ARGON2_TIME_COST": int(env.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST_KIB": int(env.get("ARGON2_MEMORY_COST_KIB", "65536")),
+        "ARGON2_PARALLELISM": int(env.get("ARGON2_PARALLELISM", "4")),
         "TAGGING_SWEEP_SECONDS": int(env.get("TAGGING_SWEEP_SECONDS", "60")),
         # flask-smorest: the OpenAPI document at /api/openapi.json
         "API_TITLE": "Flagdesk API",

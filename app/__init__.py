@@ -66,8 +66,11 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     api.init_app(app)
 
-    from app.auth.service import load_user
+    from app.auth.service import configure_password_hashing, load_user
 
+    configure_password_hashing(time_cost=app.config["ARGON2_TIME_COST"],
+                               memory_cost=app.config["ARGON2_MEMORY_COST_KIB"],
+                               parallelism=app.config["ARGON2_PARALLELISM"])
     login_manager.user_loader(load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see this page."

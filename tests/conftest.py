@@ -60,6 +60,10 @@ def app_config(url: str, instance_dir: Path, **overrides: Any) -> dict[str, Any]
         "INTAKE_LIMIT_PER_ADDRESS": "10000/minute",
         "INTAKE_LIMIT_PER_PROJECT": "10000/minute",
         "CELERY_BROKER_URL": None,
+        # Cheap Argon2 so hundreds of sign-ins stay fast; production cost is in config.py.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST_KIB": 1024,
+        "ARGON2_PARALLELISM": 1,
     }
     config.update(overrides)
     return config

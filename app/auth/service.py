@@ -8,12 +8,18 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.audit.service import record
 from app.auth.models import ApiToken, Role, User
 from app.core.clock import now
-from app.core.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from app.extensions import db
 
 TOKEN_PREFIX = "fdk_"
@@ -27,6 +33,13 @@ PERMISSIONS: dict[str, Role] = {
 }
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+def configure_password_hashing(*, time_cost: int, memory_cost: int, parallelism: int) -> None:
+    """Set the Argon2id cost (create_app calls this from config; tests make it cheap)."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost,
+                             parallelism=parallelism)
 # Last-used stamps are coarse so that reading the API is not a write per request.
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
 
@@ -62,9 +75,14 @@ def create_user(*, email: str, name: str, role: Role, password: str | None = Non
     """Create a user; returns it with its password (generated when none is given)."""
     if actor is not None:
         require(actor, "admin")
-    email = email.strip().lower()
-    if "@" not in email:
+    email, name = email.strip().lower(), name.strip()
+    if role not in set(Role):
+        raise ValidationFailed("Pick a role.", fields={"role": ["Unknown role."]})
+    if "@" not in email or len(email) > 254:
         raise ValidationFailed("Not an e-mail address.", fields={"email": ["Not an e-mail."]})
+    if not name or len(name) > 120:
+        raise ValidationFailed("Give a name of at most 120 characters.",
+                               fields={"name": ["Required, at most 120 characters."]})
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"A user with e-mail {email} exists already.")
     password = password or secrets.token_urlsafe(12)
@@ -134,3 +152,76 @@ def sign_in(*, email: str, password: str) -> User | None:
 
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+# --- administering users -------------------------------------------------------------
+
+
+def list_users(*, actor: User) -> list[User]:
+    """Every user, active ones first, then by name."""
+    require(actor, "admin")
+    return list(db.session.scalars(
+        select(User).order_by(User.active.desc(), User.name, User.id)))
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+def _keep_an_admin(actor: User, user: User, *, role: Role, active: bool) -> None:
+    """Refuse a change that would leave no active admin (nobody could undo it)."""
+    if user.role != Role.ADMIN or not user.active or (role == Role.ADMIN and active):
+        return
+    others = db.session.scalar(select(func.count()).select_from(User).where(
+        User.role == Role.ADMIN, User.active.is_(True), User.id != user.id))
+    if not others:
+        who = "You are" if user.id == actor.id else f"{user.name} is"
+        raise Conflict(f"{who} the last active admin: make someone else an admin first.")
+
+
+def change_role(*, actor: User, user_id: int, role: Role | str) -> User:
+    """Give a user another role (never taking away the last active admin)."""
+    require(actor, "admin")
+    try:
+        role = Role(role)
+    except ValueError as error:
+        raise ValidationFailed("Pick a role.", fields={"role": ["Unknown role."]}) from error
+    user = _user(user_id)
+    if user.role == role:
+        return user
+    _keep_an_admin(actor, user, role=role, active=user.active)
+    record(action="user.role_changed", subject_type="user", subject_id=user.id, actor=actor,
+           before={"role": str(user.role)}, after={"role": str(role)})
+    user.role = role
+    db.session.commit()
+    return user
+
+
+def set_user_active(*, actor: User, user_id: int, active: bool) -> User:
+    """Deactivate a user (they are signed out and their API tokens stop working) or
+    reactivate them; never the last active admin."""
+    require(actor, "admin")
+    user = _user(user_id)
+    if user.active == active:
+        return user
+    _keep_an_admin(actor, user, role=user.role, active=active)
+    record(action="user.reactivated" if active else "user.deactivated", subject_type="user",
+           subject_id=user.id, actor=actor, before={"active": user.active},
+           after={"active": active})
+    user.active = active
+    db.session.commit()
+    return user
+
+
+def reset_password(*, actor: User, user_id: int) -> tuple[User, str]:
+    """Give a user a new generated password; it is returned once and only its hash kept."""
+    require(actor, "admin")
+    user = _user(user_id)
+    password = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(password)
+    record(action="user.password_reset", subject_type="user", subject_id=user.id, actor=actor)
+    db.session.commit()
+    return user, password

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -12,6 +14,9 @@ from app.auth import service
 from app.extensions import limiter
 
 auth_pages = Blueprint("auth", __name__)
+
+THROTTLED = ("Too many failed sign-ins from here or for this account. "
+             "Wait a few minutes, then try again.")
 
 
 def _failed(response: Response) -> bool:
@@ -23,10 +28,13 @@ def _login_email() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: an open redirect would make our login page a phishing aid."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only a path on this site: an open redirect would make our login page a phishing aid.
+    Browsers read a backslash as a slash and drop tabs and newlines, so "/\\evil.example"
+    or "/\\t/evil.example" would leave the site: such targets are refused too."""
+    if (target and target.startswith("/") and "\\" not in target
+            and target.isprintable() and not any(c.isspace() for c in target)):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
+        if not target.startswith("//") and not parts.scheme and not parts.netloc:
             return target
     return url_for("triage.board_page")
 
@@ -47,6 +55,15 @@ def login() -> Response | tuple[str, int]:
                                error="That e-mail and password do not match."), 401
     login_user(user, remember=False)
     return redirect(_safe_next(request.args.get("next")))
+
+
+@auth_pages.errorhandler(RateLimitExceeded)
+def throttled(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+    """The sign-in form again, saying why it refuses and for how long."""
+    current = limiter.current_limit
+    wait = max(int(current.reset_at - time.time()), 1) if current else 60
+    html = render_template("auth/login.html", email=_login_email(), error=THROTTLED)
+    return html, 429, {"Retry-After": str(wait)}
 
 
 @auth_pages.post("/logout")

@@ -7,11 +7,12 @@ import secrets
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from app.audit.service import record
 from app.auth.models import User
 from app.auth.service import require
-from app.core.errors import ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.projects.models import Project, ProjectOrigin, RoutingRule
 
@@ -53,15 +54,41 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
+def normalize_origins(origins: list[str]) -> list[str]:
+    """Each origin normalised, blank lines skipped, duplicates dropped, sorted;
+    ValidationFailed naming every line that is not an origin."""
+    normalized, problems = set(), []
+    for number, line in enumerate(origins, start=1):
+        if not line.strip():
+            continue
+        try:
+            normalized.add(normalize_origin(line))
+        except ValueError:
+            problems.append(f"Line {number}: {line.strip()[:100]!r} is not an http(s) origin "
+                            "(scheme://host[:port], e.g. https://app.example.com).")
+    if problems:
+        raise ValidationFailed(" ".join(problems), fields={"origins": problems})
+    return sorted(normalized)
+
+
+def _valid_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed("Give the project a name of at most 120 characters.",
+                               fields={"name": ["Required, at most 120 characters."]})
+    return name
+
+
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(18)
+
+
 def create_project(*, name: str, origins: list[str], actor: User | None = None) -> Project:
     """Create an active project with a fresh public key and the default routing rules."""
     if actor is not None:
         require(actor, "admin")
-    try:
-        normalized = sorted({normalize_origin(o) for o in origins})
-    except ValueError as error:
-        raise ValidationFailed(str(error), fields={"origins": [str(error)]}) from error
-    project = Project(name=name.strip(), public_key=KEY_PREFIX + secrets.token_urlsafe(18))
+    name, normalized = _valid_name(name), normalize_origins(origins)
+    project = Project(name=name, public_key=_new_key())
     project.origins = [ProjectOrigin(origin=o) for o in normalized]
     project.routing_rules = [
         RoutingRule(position=i, category=category, reason=reason, priority=priority)
@@ -108,3 +135,64 @@ def origin_allowed_for(project: Project, origin: str) -> bool:
 
 def first_project() -> Project | None:
     return db.session.scalar(select(Project).order_by(Project.id).limit(1))
+
+
+# --- administering projects ----------------------------------------------------------
+
+
+def list_projects(*, actor: User) -> list[Project]:
+    require(actor, "admin")
+    return list(db.session.scalars(
+        select(Project).options(selectinload(Project.origins))
+        .order_by(Project.active.desc(), Project.name, Project.id)))
+
+
+def get_project(*, actor: User, project_id: int) -> Project:
+    require(actor, "admin")
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"No project {project_id}.")
+    return project
+
+
+def update_project(*, actor: User, project_id: int, name: str, origins: list[str]) -> Project:
+    """Rename a project and replace its allowed origins (normalised, validated)."""
+    project = get_project(actor=actor, project_id=project_id)
+    name, normalized = _valid_name(name), normalize_origins(origins)
+    before = {"name": project.name, "origins": project.allowed_origins}
+    after = {"name": name, "origins": normalized}
+    if before == after:
+        return project
+    project.name = name
+    kept = {o.origin: o for o in project.origins}
+    project.origins = [kept.get(o) or ProjectOrigin(origin=o) for o in normalized]
+    changed = [k for k in before if before[k] != after[k]]
+    record(action="project.updated", subject_type="project", subject_id=project.id,
+           actor=actor, before={k: before[k] for k in changed},
+           after={k: after[k] for k in changed})
+    db.session.commit()
+    return project
+
+
+def set_project_active(*, actor: User, project_id: int, active: bool) -> Project:
+    """Stop (or resume) accepting reports for a project; its tickets stay."""
+    project = get_project(actor=actor, project_id=project_id)
+    if project.active != active:
+        record(action="project.activated" if active else "project.deactivated",
+               subject_type="project", subject_id=project.id, actor=actor,
+               before={"active": project.active}, after={"active": active})
+        project.active = active
+        db.session.commit()
+    return project
+
+
+def rotate_key(*, actor: User, project_id: int) -> Project:
+    """Give a project a new public key; the old one stops working for intake at once."""
+    project = get_project(actor=actor, project_id=project_id)
+    old = project.public_key
+    project.public_key = _new_key()
+    # Keys are public (they ship in the widget), but a prefix is enough to tell them apart.
+    record(action="project.key_rotated", subject_type="project", subject_id=project.id,
+           actor=actor, before={"key": old[:8] + "…"}, after={"key": project.public_key[:8] + "…"})
+    db.session.commit()
+    return project

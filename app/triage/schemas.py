@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from app.moderation import CATEGORIES
 from app.reports.models import Priority, Reason, Status
-from app.triage.service import MAX_COMMENT, BoardFilters
 
 ASSIGNEE_PATTERN = r"^(me|none|\d{1,9})$"
+MAX_COMMENT = 10_000
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """The board's filters; they travel in the URL (see BoardQuerySchema)."""
+
+    project_id: int | None = None
+    priorities: tuple[Priority, ...] = ()
+    category: str | None = None
+    flagged: bool | None = None
+    reason: Reason | None = None
+    assignee: str | None = None  # "me", "none", or a user id
+    q: str | None = None
+    received_from: date | None = None
+    received_to: date | None = None
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """The filters as the board's query string parameters, in one canonical order."""
+        pairs: list[tuple[str, str]] = []
+        if self.project_id is not None:
+            pairs.append(("project", str(self.project_id)))
+        pairs += [("priority", str(p)) for p in sorted(set(self.priorities))]
+        for key, value in (("category", self.category), ("reason", self.reason),
+                           ("assignee", self.assignee), ("q", self.q)):
+            if value:
+                pairs.append((key, str(value)))
+        if self.flagged is not None:
+            pairs.append(("flagged", "true" if self.flagged else "false"))
+        if self.received_from is not None:
+            pairs.append(("from", self.received_from.isoformat()))
+        if self.received_to is not None:
+            pairs.append(("to", self.received_to.isoformat()))
+        return pairs
 
 
 class BoardQuerySchema(Schema):

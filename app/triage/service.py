@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
@@ -26,7 +26,6 @@ from app.reports.models import (
     CommentKind,
     ModerationTag,
     Priority,
-    Reason,
     Report,
     ReportComment,
     Status,
@@ -34,15 +33,16 @@ from app.reports.models import (
 )
 from app.reports.service import surviving_ticket
 from app.triage.models import SavedView
+from app.triage.schemas import MAX_COMMENT, BoardFilters
 
 COLUMNS: tuple[Status, ...] = tuple(Status)
 OPEN = (Status.NEW, Status.TRIAGED, Status.IN_PROGRESS, Status.WAITING_ON_REPORTER)
 CARDS_PER_COLUMN = 25
+CARD_CATEGORIES = 3
 # Counts stop here: an exact count over a million closed tickets costs more than it tells.
 COUNT_CAP = 1000
 # Disturbing categories whose text is blurred until the reader asks to see it.
 SENSITIVE_PREFIXES = ("sexual", "violence/graphic", "self-harm")
-MAX_COMMENT = 10_000
 
 
 def is_sensitive(categories: Sequence[str]) -> bool:
@@ -52,25 +52,19 @@ def is_sensitive(categories: Sequence[str]) -> bool:
 # --- reading the board ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BoardFilters:
-    """The board's filters; they travel in the URL (see schemas.BoardQuerySchema)."""
-
-    project_id: int | None = None
-    priorities: tuple[Priority, ...] = ()
-    category: str | None = None
-    flagged: bool | None = None
-    reason: Reason | None = None
-    assignee: str | None = None  # "me", "none", or a user id
-    q: str | None = None
-    received_from: date | None = None
-    received_to: date | None = None
-
-
 @dataclass
 class Card:
     report: Report
     duplicates: int = 0
+
+    @property
+    def categories(self) -> list[str]:
+        """The most confident flagged categories, as many as a card has room for."""
+        return list(self.report.flagged_categories or [])[:CARD_CATEGORIES]
+
+    @property
+    def more_categories(self) -> int:
+        return max(len(self.report.flagged_categories or []) - CARD_CATEGORIES, 0)
 
     @property
     def sensitive(self) -> bool:
@@ -86,6 +80,11 @@ class Column:
     status: Status
     cards: list[Card]
     count: int  # capped at COUNT_CAP
+
+    @property
+    def hidden(self) -> int:
+        """How many matching cards are not shown (at least; the count is capped)."""
+        return max(self.count - len(self.cards), 0)
 
     @property
     def count_label(self) -> str:
@@ -199,6 +198,9 @@ class Ticket:
     replies: list[ReportComment]
     duplicates: list[Report]
     handled_by: Report | None  # the surviving ticket when this one was merged
+    # Who and which tickets the history refers to, by id: names and public ids.
+    people: dict[int, str] = field(default_factory=dict)
+    ticket_ids: dict[int, str] = field(default_factory=dict)
 
     @property
     def sensitive(self) -> bool:
@@ -231,7 +233,21 @@ def ticket(*, actor: User, public_id: str) -> Ticket:
         report=report, tags=tags, history=history,
         notes=[c for c in comments if c.kind == CommentKind.NOTE],
         replies=[c for c in comments if c.kind == CommentKind.REPLY],
-        duplicates=duplicates, handled_by=survivor if survivor is not report else None)
+        duplicates=duplicates, handled_by=survivor if survivor is not report else None,
+        people=_names_in(history, "assignee_id", User, User.name),
+        ticket_ids=_names_in(history, "merged_into_id", Report, Report.public_id))
+
+
+def _names_in(history: list[AuditEvent], key: str, model: Any, label: Any) -> dict[int, str]:
+    """A label for each id the history mentions under `key` (the actors too, for users)."""
+    ids = {v for e in history for v in ((e.before or {}).get(key), (e.after or {}).get(key))
+           if isinstance(v, int)}
+    if model is User:
+        ids |= {e.actor_id for e in history if e.actor_id is not None}
+    if not ids:
+        return {}
+    return {ident: name for ident, name in db.session.execute(
+        select(model.id, label).where(model.id.in_(ids)))}
 
 
 def staff(*, actor: User) -> list[User]:

@@ -1,16 +1,48 @@
-"""The ticket page: everything about one report, and what a responder does with it."""
+"""The ticket page: everything about one report, and what a responder does with it.
+
+A form that fails (an empty note, an unknown ticket to merge into) shows the page again
+with the error next to that form and the draft kept; nothing is changed.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from app.audit.models import AuditEvent
+from app.auth.models import Role
+from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.reports.models import Priority, Status
 from app.triage import schemas, service
 from app.triage.views import act, parse
 
 tickets = Blueprint("tickets", __name__)
+
+# Errors a person can fix by changing what they typed; anything else (403) stays an error.
+FIXABLE = (ValidationFailed, Conflict, NotFound)
+TOO_LONG_OR_EMPTY = f"write between 1 and {service.MAX_COMMENT:,} characters"
+PARSE_FAILED = "Some fields are missing or invalid."  # what triage.views.parse raises
+
+ACTIONS = {
+    "report.received": "Report received",
+    "report.tagged": "Tagged by moderation",
+    "report.tagging_failed": "Moderation failed (retried later)",
+    "report.routed": "Priority set by routing",
+    "report.status_changed": "Status changed",
+    "report.priority_changed": "Priority changed",
+    "report.assigned": "Assignee changed",
+    "report.note_added": "Internal note added",
+    "report.replied": "Public reply sent",
+    "report.merged": "Merged as a duplicate",
+    "report.duplicate_merged": "Duplicate merged in",
+}
+ACTORS = {"system": "Flagdesk", "reporter": "Reporter"}
 
 
 @tickets.before_request
@@ -19,49 +51,183 @@ def _signed_in() -> None:
     """Every page here is for signed-in staff; the services check the role."""
 
 
-@tickets.get("/tickets/<public_id>")
-def ticket_page(public_id: str) -> str:
+@dataclass(frozen=True)
+class HistoryRow:
+    at: datetime
+    actor: str
+    action: str
+    before: str | None = None
+    after: str | None = None
+    detail: str | None = None
+
+
+def _value(key: str, value: Any, ticket: service.Ticket) -> str:
+    if value is None:
+        return "nobody" if key == "assignee_id" else "—"
+    if key == "assignee_id":
+        return ticket.people.get(value, f"user {value}")
+    if key == "merged_into_id":
+        return ticket.ticket_ids.get(value, f"ticket {value}")
+    if key == "status":
+        return str(value).replace("_", " ").capitalize()
+    return str(value)
+
+
+def _detail(event: AuditEvent) -> str | None:
+    after = event.after or {}
+    if event.action == "report.received":
+        reason = str(after.get("reason", "")).replace("_or_", " or ").replace("_", " ")
+        return f"{reason}, {after.get('priority')}"
+    if event.action == "report.tagged":
+        flagged = ", ".join(after.get("flagged") or []) or "nothing flagged"
+        return f"{flagged} ({after.get('backend')}, {after.get('model')})"
+    if event.action == "report.tagging_failed":
+        return str(after.get("error", ""))
+    if event.action == "report.duplicate_merged":
+        return str(after.get("duplicate", ""))
+    if event.action == "report.routed" and after.get("rule"):
+        return f"rule: {after['rule']}"
+    return None
+
+
+def history_rows(ticket: service.Ticket, zone: Any) -> list[HistoryRow]:
+    """The audit events in words: when (in the reader's zone), who, what, before → after."""
+    rows = []
+    for event in ticket.history:
+        before, after = event.before or {}, event.after or {}
+        changed = next((k for k in ("status", "priority", "assignee_id", "merged_into_id")
+                        if k in before), None)
+        if event.actor_type == "user":
+            actor = ticket.people.get(event.actor_id or 0, "a former user")
+        else:
+            actor = ACTORS.get(event.actor_type, event.actor_type)
+        rows.append(HistoryRow(
+            at=event.at.astimezone(zone), actor=actor,
+            action=ACTIONS.get(event.action,
+                               event.action.rpartition(".")[2].replace("_", " ").capitalize()),
+            before=_value(changed, before.get(changed), ticket) if changed else None,
+            after=_value(changed, after.get(changed), ticket) if changed else None,
+            detail=_detail(event)))
+    return rows
+
+
+def _page(public_id: str, *, status: int = 200, errors: dict[str, str] | None = None,
+          drafts: dict[str, str] | None = None) -> tuple[str, int]:
     actor = current_user._get_current_object()
-    return render_template(
-        "triage/ticket.html", ticket=service.ticket(actor=actor, public_id=public_id),
-        staff=service.staff(actor=actor), priorities=list(Priority), statuses=list(Status),
-        can_triage=current_user.role != "viewer")
+    ticket = service.ticket(actor=actor, public_id=public_id)
+    zone = service.actor_zone(actor)
+    can_triage = Role(actor.role).at_least(Role.RESPONDER)
+    html = render_template(
+        "triage/ticket.html", ticket=ticket, history=history_rows(ticket, zone),
+        staff=service.staff(actor=actor) if can_triage else [],
+        priorities=list(Priority), statuses=list(Status), can_triage=can_triage,
+        sensitive_categories=[c for c in ticket.report.flagged_categories or []
+                              if service.is_sensitive([c])],
+        local=_local(zone), max_comment=service.MAX_COMMENT,
+        errors=errors or {}, drafts=drafts or {})
+    return html, status
+
+
+def _local(zone: Any) -> Callable[[datetime], str]:
+    def local(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    return local
+
+
+@tickets.get("/tickets/<public_id>")
+def ticket_page(public_id: str) -> tuple[str, int]:
+    return _page(public_id)
 
 
 def _back_to_ticket(public_id: str, anchor: str = "") -> Response:
-    return redirect(url_for("tickets.ticket_page", public_id=public_id) + anchor)
+    return redirect(url_for("tickets.ticket_page", public_id=public_id) + anchor, code=303)
+
+
+def _explain(error: AppError, fallback: str | None = None) -> str:
+    """The service's own message; for a form that did not parse, the fallback or the
+    first field's message."""
+    if not isinstance(error, ValidationFailed) or error.message != PARSE_FAILED:
+        return error.message
+    if fallback:
+        return fallback
+    if "action" in error.fields:
+        return "Unknown action."
+    messages = [m for ms in error.fields.values() for m in (ms if isinstance(ms, list) else [ms])
+                if isinstance(m, str)]
+    return messages[0] if messages else "Invalid value."
+
+
+def _status(error: AppError) -> int:
+    # The page itself exists (it is shown again); only what was typed is wrong.
+    return 409 if isinstance(error, Conflict) else 422
+
+
+def _done(action: str, value: str, changed: int) -> str:
+    if not changed:
+        return "Nothing to change."
+    if action == "move":
+        return f"Status set to {value.replace('_', ' ')}."
+    if action == "dismiss":
+        return "Ticket dismissed."
+    if action == "priority":
+        return f"Priority set to {value}."
+    return "Assigned to you." if value == "me" else (
+        "Assignee changed." if value else "Ticket unassigned.")
 
 
 @tickets.post("/tickets/<public_id>/actions")
-def ticket_action(public_id: str) -> Response:
-    data = parse(schemas.BulkActionSchema(), {
-        "ids": [public_id], "action": request.form.get("action", ""),
-        "value": request.form.get("value", "")})
-    act(data["ids"], data["action"], data["value"])
+def ticket_action(public_id: str) -> Response | tuple[str, int]:
+    try:
+        data = parse(schemas.BulkActionSchema(), {
+            "ids": [public_id], "action": request.form.get("action", ""),
+            "value": request.form.get("value", "")})
+        changed = act(data["ids"], data["action"], data["value"])
+    except FIXABLE as error:
+        return _page(public_id, status=_status(error),
+                     errors={"actions": f"Nothing changed: {_explain(error)}"})
+    flash(_done(data["action"], data["value"], changed), "info")
     return _back_to_ticket(public_id)
 
 
-@tickets.post("/tickets/<public_id>/notes")
-def add_note(public_id: str) -> Response:
-    data = parse(schemas.CommentSchema(), {"body": request.form.get("body", "")})
-    service.add_note(actor=current_user._get_current_object(), public_id=public_id,
-                     body=data["body"])
-    return _back_to_ticket(public_id, "#notes")
-
-
-@tickets.post("/tickets/<public_id>/replies")
-def reply(public_id: str) -> Response:
-    data = parse(schemas.CommentSchema(), {"body": request.form.get("body", "")})
-    service.reply(actor=current_user._get_current_object(), public_id=public_id,
-                  body=data["body"])
+def _comment(public_id: str, kind: str, post: Callable[..., Any]) -> Response | tuple[str, int]:
+    body = request.form.get("body", "")
+    try:
+        data = parse(schemas.CommentSchema(), {"body": body})
+        post(actor=current_user._get_current_object(), public_id=public_id, body=data["body"])
+    except FIXABLE as error:
+        what = "The note was not saved" if kind == "note" else "The reply was not sent"
+        message = error.message if isinstance(error, NotFound) else TOO_LONG_OR_EMPTY
+        return _page(public_id, status=_status(error), errors={kind: f"{what}: {message}."},
+                     drafts={kind: body})
+    if kind == "note":
+        flash("Internal note added.", "info")
+        return _back_to_ticket(public_id, "#notes")
     flash("Reply sent: the reporter sees it on their status page.", "info")
     return _back_to_ticket(public_id, "#replies")
 
 
+@tickets.post("/tickets/<public_id>/notes")
+def add_note(public_id: str) -> Response | tuple[str, int]:
+    return _comment(public_id, "note", service.add_note)
+
+
+@tickets.post("/tickets/<public_id>/replies")
+def reply(public_id: str) -> Response | tuple[str, int]:
+    return _comment(public_id, "reply", service.reply)
+
+
 @tickets.post("/tickets/<public_id>/merge")
-def merge(public_id: str) -> Response:
-    data = parse(schemas.MergeSchema(), {"into": request.form.get("into", "").strip()})
-    survivor = service.merge(actor=current_user._get_current_object(),
-                             duplicate_id=public_id, into_id=data["into"])
+def merge(public_id: str) -> Response | tuple[str, int]:
+    into = request.form.get("into", "").strip()
+    try:
+        data = parse(schemas.MergeSchema(), {"into": into})
+        survivor = service.merge(actor=current_user._get_current_object(),
+                                 duplicate_id=public_id, into_id=data["into"])
+    except FIXABLE as error:
+        fallback = "give the id of the ticket that stays, e.g. rep_…"
+        return _page(public_id, status=_status(error),
+                     errors={"merge": f"Not merged: {_explain(error, fallback)}"},
+                     drafts={"merge": into})
     flash(f"Merged {public_id} into {survivor.public_id}.", "info")
     return _back_to_ticket(survivor.public_id)

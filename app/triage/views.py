@@ -1,21 +1,37 @@
-"""The board and the ticket page. Thin: parse, call one service, render or redirect."""
+"""The board: parse, call one service, render or redirect. (The ticket page is in
+ticket_views.py and reuses `act` and `parse` from here.)"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from app.auth.models import User
+from app.core.clock import now
 from app.core.errors import ValidationFailed
 from app.reports.models import Priority, Reason, Status
 from app.triage import schemas, service
 
 triage = Blueprint("triage", __name__)
+
+# How often an open board asks whether new reports have arrived.
+DEFAULT_POLL_MS = 10_000
 
 
 @triage.before_request
@@ -32,22 +48,74 @@ def parse(schema: Any, data: Any) -> Any:
                                fields=error.normalized_messages()) from error
 
 
+# --- presentation helpers for the board's templates ------------------------------------
+
+
+def age(instant: datetime) -> str:
+    """How long ago, in the one unit a glance needs: "now", "5 min", "3 h", "2 d"."""
+    seconds = max((now() - instant).total_seconds(), 0)
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def local_time(instant: datetime, viewer: User) -> str:
+    """The instant in the viewer's own timezone, e.g. "2026-01-05 10:03 CET"."""
+    return instant.astimezone(service.actor_zone(viewer)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@triage.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"age": age, "local_time": local_time}
+
+
+# --- the board -------------------------------------------------------------------------
+
+
+def _query(filters: service.BoardFilters) -> str:
+    return urlencode(filters.query_pairs())
+
+
 def _filters(query: str) -> service.BoardFilters:
     try:
-        return schemas.board_filters(MultiDict(parse_qsl(query)))
+        return schemas.board_filters(MultiDict(parse_qsl(query, keep_blank_values=True)))
     except ValidationError as error:
         raise ValidationFailed("Some filters are invalid.",
                                fields=error.normalized_messages()) from error
 
 
-def _board_context(query: str) -> dict[str, Any]:
+def _canonical(query: str) -> str | None:
+    try:
+        return _query(_filters(query))
+    except ValidationFailed:
+        return None
+
+
+def _flat(messages: Any) -> str:
+    """marshmallow's nested messages ({"priority": {0: ["…"]}}) as one line of text."""
+    if isinstance(messages, dict):
+        return "; ".join(_flat(m) for m in messages.values())
+    if isinstance(messages, list | tuple):
+        return " ".join(_flat(m) for m in messages)
+    return str(messages)
+
+
+def _board_context(filters: service.BoardFilters | None, raw: MultiDict) -> dict[str, Any]:
+    """What board.html and _columns.html need; `filters` is None when the URL's filters
+    did not parse (the page then shows the errors instead of columns)."""
     actor = current_user._get_current_object()
-    filters = _filters(query)
+    query = _query(filters) if filters is not None else ""
     return {
-        "board": service.board(actor=actor, filters=filters),
+        "board": service.board(actor=actor, filters=filters) if filters is not None else None,
         "filters": filters,
+        "form": raw,
         "query": query,
-        "views": service.saved_views(actor=actor),
+        "views": [(name, view_query, _canonical(view_query) == query)
+                  for name, view_query in service.saved_views(actor=actor)],
         "staff": service.staff(actor=actor),
         "projects": service.projects(actor=actor),
         "categories": schemas.CATEGORIES,
@@ -55,15 +123,23 @@ def _board_context(query: str) -> dict[str, Any]:
         "reasons": list(Reason),
         "statuses": list(Status),
         "can_triage": current_user.role != "viewer",
+        "reveal_default": bool(current_user.reveal_sensitive),
+        "poll_ms": int(current_app.config.get("BOARD_POLL_MS", DEFAULT_POLL_MS)),
     }
 
 
 @triage.get("/board")
-def board_page() -> str:
-    context = _board_context(request.query_string.decode())
+def board_page() -> tuple[str, int] | str:
     if request.headers.get("HX-Request"):
-        return render_template("triage/_columns.html", **context)
-    return render_template("triage/board.html", **context)
+        filters = _filters(request.query_string.decode())
+        return render_template("triage/_columns.html", **_board_context(filters, request.args))
+    try:
+        filters = schemas.board_filters(request.args)
+    except ValidationError as error:
+        context = _board_context(None, request.args)
+        errors = {name: _flat(m) for name, m in error.normalized_messages().items()}
+        return render_template("triage/board.html", filter_errors=errors, **context), 422
+    return render_template("triage/board.html", **_board_context(filters, request.args))
 
 
 @triage.get("/board/arrivals")
@@ -90,26 +166,37 @@ def act(ids: list[str], action: str, value: str) -> int:
     return service.assign(actor=actor, ids=ids, assignee_id=assignee)
 
 
+def _updated(changed: int) -> str:
+    return f"Updated {changed} ticket{'s' if changed != 1 else ''}."
+
+
 @triage.post("/board/actions")
 def board_action() -> Response | str:
+    """One action on many tickets. The value comes in `value`, or (from the bulk bar, whose
+    buttons each pick an action) in the field named after the action."""
+    action = request.form.get("action", "")
     data = parse(schemas.BulkActionSchema(), {
-        "ids": request.form.getlist("ids"), "action": request.form.get("action", ""),
-        "value": request.form.get("value", "")})
-    changed = act(data["ids"], data["action"], data["value"])
+        "ids": request.form.getlist("ids"), "action": action,
+        "value": request.form.get("value", request.form.get(action, ""))})
     back = request.form.get("back", "")
+    filters = _filters(back)  # before acting: a bad return address must change nothing
+    changed = act(data["ids"], data["action"], data["value"])
     if request.headers.get("HX-Request"):
-        return render_template("triage/_columns.html", **_board_context(back))
-    flash(f"Updated {changed} ticket{'s' if changed != 1 else ''}.", "info")
-    return redirect(url_for("triage.board_page") + (f"?{back}" if back else ""))
+        response = Response(render_template("triage/_columns.html",
+                                            **_board_context(filters, MultiDict())))
+        response.headers["X-Board-Message"] = _updated(changed)
+        return response
+    flash(_updated(changed), "info")
+    return redirect(board_url(filters))
 
 
 @triage.post("/board/views")
 def save_view() -> Response:
-    query = request.form.get("query", "")
+    filters = _filters(request.form.get("query", ""))
     service.save_view(actor=current_user._get_current_object(),
-                      name=request.form.get("name", ""), query=query)
+                      name=request.form.get("name", ""), query=_query(filters))
     flash("View saved.", "info")
-    return redirect(url_for("triage.board_page") + (f"?{query}" if query else ""))
+    return redirect(board_url(filters))
 
 
 @triage.post("/settings/reveal-sensitive")
@@ -117,11 +204,11 @@ def reveal_setting() -> Response:
     reveal = request.form.get("reveal") == "on"
     service.set_reveal_sensitive(actor=current_user._get_current_object(), reveal=reveal)
     target = request.form.get("back", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//")
+    return redirect(target if target.startswith("/") and not target.startswith(("//", "/\\"))
                     else url_for("triage.board_page"))
 
 
-def board_url(**params: Any) -> str:
-    """/board with the given filters (used by templates for chips and saved views)."""
-    clean = {k: v for k, v in params.items() if v not in (None, "", [], ())}
-    return url_for("triage.board_page") + (f"?{urlencode(clean, doseq=True)}" if clean else "")
+def board_url(filters: service.BoardFilters | None = None) -> str:
+    """/board with the given filters."""
+    query = _query(filters) if filters is not None else ""
+    return url_for("triage.board_page") + (f"?{query}" if query else "")
