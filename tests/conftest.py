@@ -70,12 +70,26 @@ def app_config(url: str, instance_dir: Path, **overrides: Any) -> dict[str, Any]
 
 
 class ClosingClient(FlaskClient):
-    """A test client that closes each response as a real server does once it is sent,
-    so work scheduled for after the response (in-process tagging) runs."""
+    """A test client that behaves like a server towards the app:
+
+    * each request gets a fresh app context (and so a fresh `g` and session), as in
+      production, rather than sharing the test's own context (where flask-login would
+      remember the signed-in user from one request to the next);
+    * each response is closed once sent, so work scheduled for after the response
+      (in-process tagging) runs.
+    """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
+        kwargs["buffered"] = False
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+            response.make_sequence()  # read the whole body while the request is alive
+        # The request's context has ended (its session removed), as on a server; closing
+        # the response now runs what was scheduled for after it.
+        response.close()
+        # The test reads what the request wrote, not what its own session remembers.
+        db.session.expire_all()
+        return response
 
 
 def build_app(config: dict[str, Any]) -> Flask:

@@ -142,10 +142,16 @@
       var card = activeCard();
       return card ? [card.dataset.id] : [];
     }
-    function act(ids, action, value) {
+    function act(ids, action, value, attempt) {
       if (!canTriage) { complain("Your role can read the board but not change tickets."); return; }
       if (!ids.length) { complain("Focus a card first (j / k), or select some (x)."); return; }
-      if (busy) return;
+      if (busy) {
+        // The board is being refreshed or another action is on its way: go next.
+        if ((attempt || 0) < 20) {
+          setTimeout(function () { act(ids, action, value, (attempt || 0) + 1); }, 100);
+        }
+        return;
+      }
       busy = true;
       working(true);
       var card = activeCard();
@@ -156,9 +162,18 @@
         values: { ids: ids, action: action, value: value || "", back: columnsEl().dataset.query }
       }).then(done, done);
     }
+    // htmx settles the new columns a moment after the request resolves; the board is free
+    // again once that has happened (or, should nothing have been swapped, soon after).
     function done() {
-      busy = false;
-      allCards().forEach(function (c) { c.classList.remove("is-busy"); });
+      var waiting = pending;
+      if (!waiting) { busy = false; return; }
+      setTimeout(function () {
+        if (pending !== waiting) return;
+        pending = null;
+        busy = false;
+        working(false);
+        allCards().forEach(function (c) { c.classList.remove("is-busy"); });
+      }, 1000);
     }
 
     // The bulk bar posts through htmx itself; it disappears with the selection, so focus
@@ -227,6 +242,7 @@
       if (state.hadFocus && target) focusCard(target);
       else rovingStop();
       if (state.message) say(state.message);
+      busy = false;
       working(false);
     });
     // The server says what an action did; it is announced once the new columns are in.
@@ -236,7 +252,9 @@
     });
     document.addEventListener("htmx:responseError", function (event) {
       pending = null;
+      busy = false;
       working(false);
+      allCards().forEach(function (c) { c.classList.remove("is-busy"); });
       var text = "The board could not do that (" + event.detail.xhr.status + ").";
       try {
         var error = JSON.parse(event.detail.xhr.responseText).error;
@@ -250,7 +268,9 @@
     });
     document.addEventListener("htmx:sendError", function () {
       pending = null;
+      busy = false;
       working(false);
+      allCards().forEach(function (c) { c.classList.remove("is-busy"); });
       complain("Could not reach Flagdesk. Check the connection and try again.");
     });
 
@@ -454,11 +474,12 @@
     }
     function refresh(count) {
       var query = columnsEl().dataset.query;
+      busy = true;
       working(true);
       pending = { markNew: true, message: count === 1 ? "1 new report." : count + " new reports." };
       return window.htmx.ajax("GET", board.dataset.boardUrl + (query ? "?" + query : ""), {
         target: "#columns", swap: "outerHTML", headers: { Accept: JSON_FIRST }
-      });
+      }).then(done, done);
     }
     document.addEventListener("visibilitychange", function () {
       if (document.hidden) clearTimeout(timer);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -11,7 +12,17 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 from app.moderation import CATEGORIES
 from app.reports.models import Priority, Reason, Status
 
-ASSIGNEE_PATTERN = r"^(me|none|\d{1,9})$"
+ASSIGNEE_PATTERN = r"^(me|none|[0-9]{1,9})$"
+# Row ids as the URL and forms carry them: ASCII digits, small enough for any integer column.
+ID_PATTERN = re.compile(r"^[0-9]{1,9}$")
+MAX_ID = 2**31 - 1
+PUBLIC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+def _no_nul(value: str) -> None:
+    # PostgreSQL cannot store or compare text with NUL in it, and no honest client sends it.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
 MAX_COMMENT = 10_000
 
 
@@ -55,13 +66,13 @@ class BoardQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE  # a shared link with an extra parameter still opens
 
-    project = fields.Integer(validate=validate.Range(min=1), allow_none=True)
+    project = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), allow_none=True)
     priority = fields.List(fields.Enum(Priority, by_value=True), load_default=list)
     category = fields.String(validate=validate.OneOf(CATEGORIES), allow_none=True)
     flagged = fields.Boolean(allow_none=True)
     reason = fields.Enum(Reason, by_value=True, allow_none=True)
     assignee = fields.String(validate=validate.Regexp(ASSIGNEE_PATTERN), allow_none=True)
-    q = fields.String(validate=validate.Length(max=200), allow_none=True)
+    q = fields.String(validate=[validate.Length(max=200), _no_nul], allow_none=True)
     received_from = fields.Date(data_key="from", allow_none=True)
     received_to = fields.Date(data_key="to", allow_none=True)
 
@@ -91,7 +102,9 @@ def board_filters(args: Any) -> BoardFilters:
 class BulkActionSchema(Schema):
     """One action on one or more tickets (the board's bulk bar and keyboard shortcuts)."""
 
-    ids = fields.List(fields.String(validate=validate.Length(max=32)), required=True,
+    ids = fields.List(fields.String(validate=validate.Regexp(PUBLIC_ID_PATTERN,
+                                                             error="Not a ticket id.")),
+                      required=True,
                       validate=validate.Length(min=1, max=200))
     action = fields.String(required=True,
                            validate=validate.OneOf(["move", "assign", "priority", "dismiss"]))
@@ -104,7 +117,7 @@ class BulkActionSchema(Schema):
             raise ValidationError("Pick a column.", field_name="value")
         if action == "priority" and value not in {p.value for p in Priority}:
             raise ValidationError("Pick a priority P0–P4.", field_name="value")
-        if action == "assign" and not (value in {"", "me"} or value.isdigit()):
+        if action == "assign" and not (value in {"", "me"} or ID_PATTERN.match(value)):
             raise ValidationError("Pick a person.", field_name="value")
         return data
 

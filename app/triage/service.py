@@ -405,7 +405,7 @@ def saved_views(*, actor: User) -> list[tuple[str, str]]:
 def save_view(*, actor: User, name: str, query: str) -> SavedView:
     require(actor, "reports:read")
     name = (name or "").strip()
-    if not name or len(name) > 80 or len(query) > 1000:
+    if not name or len(name) > 80 or not name.isprintable() or len(query) > 1000:
         raise ValidationFailed("Name the view (at most 80 characters).",
                                fields={"name": ["Required, at most 80 characters."]})
     existing = db.session.scalar(select(SavedView).where(

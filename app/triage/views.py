@@ -145,7 +145,7 @@ def board_page() -> tuple[str, int] | str:
 @triage.get("/board/arrivals")
 def arrivals() -> Response:
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    if not schemas.ID_PATTERN.match(after):
         raise ValidationFailed("after must be a report number.", fields={"after": ["Invalid."]})
     count = service.arrivals_since(actor=current_user._get_current_object(),
                                    filters=_filters(request.query_string.decode()),

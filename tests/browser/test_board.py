@@ -298,6 +298,27 @@ def test_bulk_assign_several_cards_to_a_responder(live_server, page, sign_in, ad
     assert page_problems.errors == []
 
 
+def test_a_refused_action_says_why_and_changes_nothing(live_server, page, sign_in, add):
+    ticket = add(priority=Priority.P2)
+    sam = live_server.user(Role.RESPONDER, name="Sam Lee")
+    sign_in(Role.RESPONDER)
+    page.get_by_role("checkbox", name=f"Select {ticket}").check()
+    bar = page.get_by_role("form", name="Act on the selected tickets")
+    bar.get_by_label("Assign to").select_option(label="Sam Lee")
+
+    def leave() -> None:  # Sam leaves while the page is open
+        db.session.get(User, sam.id).active = False
+        db.session.commit()
+
+    live_server.run(leave)
+    bar.get_by_role("button", name="Assign").click()
+    settled(page)
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Tickets go to active staff who can triage.")
+    expect(page.get_by_role("checkbox", name=f"Select {ticket}")).to_be_checked()
+    assert stored(live_server, ticket)["assignee_id"] is None
+
+
 def test_question_mark_opens_the_shortcut_help(live_server, page, sign_in, add):
     add()
     sign_in(Role.RESPONDER)

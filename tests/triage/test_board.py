@@ -271,6 +271,8 @@ def test_filters_come_from_the_url_and_the_form_shows_them(board_client, spread)
     ("priority=P9", "priority"), ("from=2026-13-01", "from"), ("to=yesterday", "to"),
     ("from=2026-03-02&to=2026-03-01", "from"), ("assignee=bob", "assignee"),
     ("category=spam", "category"), ("project=0", "project"), ("flagged=maybe", "flagged"),
+    ("project=" + "9" * 20, "project"), ("assignee=" + "9" * 10, "assignee"),
+    ("assignee=%C2%B2", "assignee"), ("q=a%00b", "q"),
     ("reason=rude", "reason"), ("q=" + "x" * 201, "q"),
 ])
 def test_invalid_filters_show_the_board_with_the_error(board_client, project, query, field):
@@ -325,6 +327,7 @@ def test_a_person_saves_the_current_filters_as_a_view(board_client, responder, m
 
 @pytest.mark.parametrize("form", [{"name": "", "query": "priority=P1"},
                                   {"name": "x" * 81, "query": ""},
+                                  {"name": "a\x00b", "query": ""},
                                   {"name": "Bad", "query": "priority=P7"}])
 def test_a_view_without_a_name_or_with_bad_filters_is_refused(board_client, responder, form):
     assert post_form(board_client, "/board/views", form).status_code == 422
@@ -345,7 +348,8 @@ def test_arrivals_counts_matching_reports_after_the_newest_seen(board_client, pr
         f"/board/arrivals?after={newest}&priority=P0").json == {"count": 1}
 
 
-@pytest.mark.parametrize("query", ["after=abc", "after=-1", "after=1&priority=P8"])
+@pytest.mark.parametrize("query", ["after=abc", "after=-1", "after=1&priority=P8",
+                                   "after=%C2%B2", "after=" + "9" * 30, "after=1&q=%00"])
 def test_arrivals_refuses_bad_parameters(board_client, query):
     response = board_client.get(f"/board/arrivals?{query}",
                                 headers={"Accept": "application/json"})
@@ -425,9 +429,14 @@ def test_an_unchanged_ticket_is_not_counted_or_audited(board_client, project):
     ({"ids": ["ID"], "action": "move", "value": ""}, 422),
     ({"ids": ["ID"], "action": "priority", "value": "P9"}, 422),
     ({"ids": ["ID"], "action": "assign", "value": "bob"}, 422),
+    ({"ids": ["ID"], "action": "assign", "value": "²"}, 422),
+    ({"ids": ["ID"], "action": "assign", "value": "9" * 30}, 422),
     ({"ids": ["ID"], "action": "assign", "value": "999999"}, 422),  # nobody
     ({"ids": ["ID"], "action": "assign", "value": "VIEWER"}, 422),  # may not triage
     ({"ids": ["ID", "rep_doesnotexist"], "action": "dismiss"}, 404),
+    ({"ids": ["ID", "rep_\x00"], "action": "dismiss"}, 422),
+    ({"ids": ["ID", "x" * 33], "action": "dismiss"}, 422),
+    ({"ids": ["ID"], "action": "dismiss", "back": "q=%00"}, 422),
     ({"ids": ["ID"], "action": "dismiss", "back": "priority=P9"}, 422),
 ])
 def test_bad_actions_are_refused_and_change_nothing(board_client, project, make_user, form,
