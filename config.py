@@ -99,6 +99,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "ARGON2_TIME_COST": int(env.get("ARGON2_TIME_COST", "3")),
         "ARGON2_MEMORY_COST_KIB": int(env.get("ARGON2_MEMORY_COST_KIB", "65536")),
         "ARGON2_PARALLELISM": int(env.get("ARGON2_PARALLELISM", "4")),
+        # How often an open board asks whether new reports arrived.
+        "BOARD_POLL_MS": int(env.get("BOARD_POLL_MS", "10000")),
         "TAGGING_SWEEP_SECONDS": int(env.get("TAGGING_SWEEP_SECONDS", "60")),
         # flask-smorest: the OpenAPI document at /api/openapi.json
         "API_TITLE": "Flagdesk API",

@@ -8,6 +8,7 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 moderation = AppGroup("moderation", help="The moderation backends.")
 
@@ -41,22 +42,21 @@ def classify(backend: str | None, batch_size: int) -> None:
 
 @click.command("demo")
 def demo() -> None:
-    """Create a demo project and an admin if there are none (prints their secrets once)."""
-    from app.auth.models import Role
-    from app.auth.service import create_user, find_user
-    from app.projects.service import create_project, first_project
+    """Create the demo project (with sample reports) and an admin if missing; their
+    secrets are printed once."""
+    from app.demo import ADMIN_EMAIL, seed_demo
+    from app.reports.tagging import sweep_untagged
 
-    port = current_app.config["PORT"]
-    project = first_project()
-    if project is None:
-        project = create_project(name="Demo project",
-                                 origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
-        click.echo(f"Demo project key: {project.public_key}")
+    config = current_app.config
+    result = seed_demo(port=config["PORT"], pepper=config["END_USER_PEPPER"],
+                       secret=config["SECRET_KEY"])
+    if result.created_project:
+        sweep_untagged(moderator=current_app.extensions["flagdesk.moderator"])
+    click.echo(f"Project {result.project.name!r} key: {result.project.public_key}")
+    if result.admin_password:
+        click.echo(f"Admin: {ADMIN_EMAIL}  password (shown once): {result.admin_password}")
     else:
-        click.echo(f"Project {project.name!r} key: {project.public_key}")
-    if find_user("admin@flagdesk.local") is None:
-        _, password = create_user(email="admin@flagdesk.local", name="Admin", role=Role.ADMIN)
-        click.echo(f"Admin: admin@flagdesk.local  password (shown once): {password}")
+        click.echo(f"Admin: {ADMIN_EMAIL} (password shown when it was created)")
 
 
 @click.command("serve")
@@ -79,9 +79,13 @@ def serve(host: str, port: int) -> None:
                     app.logger.exception("tagging sweep failed")
 
     threading.Thread(target=sweep_forever, name="tagging-sweep", daemon=True).start()
-    click.echo(f"Flagdesk on http://{host}:{port}/  (tagging sweep every {interval} s)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
-    stop.set()
+    click.echo(f"Flagdesk on http://{host}:{port}/ — sign in at http://{host}:{port}/login "
+               f"(tagging sweep every {interval} s)")
+    try:
+        # Werkzeug's threaded server: the embedded default. Production runs gunicorn.
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
 
 
 def register_commands(app: Flask) -> None:

@@ -218,7 +218,7 @@ FROM (
     SELECT b.*,
       CASE WHEN merged THEN {_cases("r_col", [(0.65, "'new'"), (0.25, "'triaged'"),
                                                (0.05, "'in_progress'"), (0.05, "'dismissed'")])}
-           WHEN r_status < 0.06 + 0.80 * exp(-age_days / 30) THEN
+           WHEN r_status < 0.045 + 0.70 * exp(-age_days / 30) THEN
              CASE WHEN r_col < new_share THEN 'new'
                   WHEN r_col < new_share + (1 - new_share) * 0.4167 THEN 'triaged'
                   WHEN r_col < new_share + (1 - new_share) * 0.8333 THEN 'in_progress'
@@ -313,24 +313,32 @@ FROM seed
 ORDER BY i
 """
 
-# A tag per classified field and category. The field(s) that flagged a category carry its
-# score (>= 0.5); the other field, when both flagged, a bit less; every other score is
-# low and skewed to zero. flagged is exactly score >= 0.5, as the classifier decides.
+# A tag per classified field and category, a report's tags together and in the order
+# tagging writes them (fields, then categories), as the rows of one transaction would lie.
+# The field(s) that flagged a category carry its score (>= 0.5); the other field, when
+# both flagged, a bit less; every other score is low and skewed to zero. flagged is
+# exactly score >= 0.5, as the classifier decides. The lateral series keeps the seed the
+# outer loop, so the rows come out in report order without a sort.
 INSERT_TAGS = """
 INSERT INTO moderation_tags (report_id, field, category, score, flagged, source, model,
                              created_at)
 SELECT report_id, field, category, score, score >= 0.5, 'local', %(model)s, created_at
 FROM (
-  SELECT s.i AS report_id, f.field, c.category,
-    CASE WHEN s.scores[c.k] > 0 AND (s.flag_where = f.code OR s.flag_where = 3)
+  SELECT s.i AS report_id,
+    CASE WHEN f.code = 1 THEN 'description' ELSE 'conversation' END AS field,
+    (%(categories)s::text[])[f.k] AS category,
+    CASE WHEN s.scores[f.k] > 0 AND (s.flag_where = f.code OR s.flag_where = 3)
          THEN CASE WHEN s.flag_where = 3 AND f.code = 2
-                   THEN s.scores[c.k] * (0.75 + 0.25 * random()) ELSE s.scores[c.k] END
+                   THEN s.scores[f.k] * (0.75 + 0.25 * random()) ELSE s.scores[f.k] END
          ELSE 0.45 * power(random(), 4) END AS score,
     s.received_at + interval '3 seconds' AS created_at
   FROM seed s
-  CROSS JOIN (VALUES (1, 'description'), (2, 'conversation')) AS f(code, field)
-  CROSS JOIN unnest(%(categories)s::text[]) WITH ORDINALITY AS c(category, k)
-  WHERE NOT s.pending AND ((f.code = 1 AND s.has_desc) OR (f.code = 2 AND s.has_conv))
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN s.has_desc THEN 1 + (g - 1) / %(per_field)s ELSE 2 END AS code,
+           1 + (g - 1) %% %(per_field)s AS k
+    FROM generate_series(1, %(per_field)s * (s.has_desc::int + s.has_conv::int)) AS g
+  ) f
+  WHERE NOT s.pending
 ) t
 """
 
@@ -492,7 +500,8 @@ def fill(database: str, reports: int, projects: list[int], staff: list[int],
             "n_locales": len(LOCALES), "agents": list(USER_AGENTS),
             "n_agents": len(USER_AGENTS), "plans": list(PLANS), "n_plans": len(PLANS)})
         step("insert moderation tags", INSERT_TAGS,
-             {"categories": list(TAG_CATEGORIES), "model": local_model_id()})
+             {"categories": list(TAG_CATEGORIES), "per_field": len(TAG_CATEGORIES),
+              "model": local_model_id()})
         connection.execute("DROP TABLE seed")
         for table in ("reports", "moderation_tags"):
             connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

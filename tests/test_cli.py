@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 
 from app.auth.models import ApiToken, User
 from app.auth.service import authenticate_token, find_user, verify_password
+from app.demo import SAMPLE_REPORTS
 from app.extensions import db
 from app.projects.models import Project
+from app.reports.models import Report
 
 
 def test_users_create_prints_a_generated_password_once(runner):
@@ -61,14 +63,19 @@ def test_projects_create(runner):
     assert bad.exit_code != 0 and "not an http(s) origin" in bad.output
 
 
-def test_demo_creates_a_project_and_an_admin_once(runner):
+def test_demo_creates_a_project_with_tagged_samples_and_an_admin_once(runner):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
-    assert "Demo project key: pk_" in first.output
+    project = db.session.scalar(select(Project))
+    assert f"key: {project.public_key}" in first.output
     assert "password (shown once)" in first.output
+    reports = db.session.scalars(select(Report)).all()
+    assert len(reports) == len(SAMPLE_REPORTS)
+    assert {r.tagging_state for r in reports} == {"tagged"}
     second = runner.invoke(args=["demo"])
-    assert "password" not in second.output
+    assert "shown once" not in second.output
     assert db.session.scalar(select(func.count()).select_from(Project)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Report)) == len(SAMPLE_REPORTS)
     assert find_user("admin@flagdesk.local").role == "admin"
 
 

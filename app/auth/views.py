@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
@@ -11,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.auth import service
+from app.core.http import local_path
 from app.extensions import limiter
 
 auth_pages = Blueprint("auth", __name__)
@@ -28,15 +28,7 @@ def _login_email() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: an open redirect would make our login page a phishing aid.
-    Browsers read a backslash as a slash and drop tabs and newlines, so "/\\evil.example"
-    or "/\\t/evil.example" would leave the site: such targets are refused too."""
-    if (target and target.startswith("/") and "\\" not in target
-            and target.isprintable() and not any(c.isspace() for c in target)):
-        parts = urlsplit(target)
-        if not target.startswith("//") and not parts.scheme and not parts.netloc:
-            return target
-    return url_for("triage.board_page")
+    return local_path(target) or url_for("triage.board_page")
 
 
 @auth_pages.route("/login", methods=["GET", "POST"])

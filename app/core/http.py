@@ -1,10 +1,11 @@
-"""Request guards shared by JSON endpoints."""
+"""Request guards and helpers shared by endpoints."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import request
 
@@ -32,3 +33,16 @@ def json_only(*, max_bytes: int) -> Callable[[Callable[..., Any]], Callable[...,
         return wrapper
 
     return decorate
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None: redirecting anywhere a request
+    names would make our pages a phishing aid. Browsers read a backslash as a slash and
+    drop tabs and newlines, so "/\\evil.example" or "/\\t/evil.example" leave the site and
+    are refused too."""
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or not target.isprintable()
+            or any(c.isspace() for c in target)):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None

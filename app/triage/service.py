@@ -208,7 +208,9 @@ class Ticket:
 
 
 def find(public_id: str) -> Report:
-    report = db.session.scalar(select(Report).where(Report.public_id == public_id))
+    # A NUL cannot be in any id, and PostgreSQL refuses to even compare text holding one.
+    report = None if "\x00" in public_id else db.session.scalar(
+        select(Report).where(Report.public_id == public_id))
     if report is None:
         raise NotFound(f"No report {public_id}.")
     return report

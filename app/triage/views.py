@@ -25,13 +25,13 @@ from werkzeug.wrappers import Response
 from app.auth.models import User
 from app.core.clock import now
 from app.core.errors import ValidationFailed
+from app.core.http import local_path
 from app.reports.models import Priority, Reason, Status
 from app.triage import schemas, service
 
 triage = Blueprint("triage", __name__)
 
 # How often an open board asks whether new reports have arrived.
-DEFAULT_POLL_MS = 10_000
 
 
 @triage.before_request
@@ -124,7 +124,7 @@ def _board_context(filters: service.BoardFilters | None, raw: MultiDict) -> dict
         "statuses": list(Status),
         "can_triage": current_user.role != "viewer",
         "reveal_default": bool(current_user.reveal_sensitive),
-        "poll_ms": int(current_app.config.get("BOARD_POLL_MS", DEFAULT_POLL_MS)),
+        "poll_ms": current_app.config["BOARD_POLL_MS"],
     }
 
 
@@ -203,9 +203,7 @@ def save_view() -> Response:
 def reveal_setting() -> Response:
     reveal = request.form.get("reveal") == "on"
     service.set_reveal_sensitive(actor=current_user._get_current_object(), reveal=reveal)
-    target = request.form.get("back", "")
-    return redirect(target if target.startswith("/") and not target.startswith(("//", "/\\"))
-                    else url_for("triage.board_page"))
+    return redirect(local_path(request.form.get("back")) or url_for("triage.board_page"))
 
 
 def board_url(filters: service.BoardFilters | None = None) -> str:

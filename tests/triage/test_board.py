@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.auth.models import Role, User
 from app.core.clock import frozen, now
-from app.core.errors import Forbidden
+from app.core.errors import Forbidden, NotFound
 from app.extensions import db
 from app.projects.models import Project
 from app.projects.service import create_project
@@ -578,3 +578,11 @@ def test_staff_for_the_assignee_lists_excludes_viewers(board_client, make_user):
     page = html(board_client.get("/board"))
     assert "Vera Viewer" not in page
     assert isinstance(viewer, User)
+
+
+def test_finding_a_ticket_by_an_impossible_id_is_not_found(project):
+    make_report(project, public_id="rep_real")
+    assert service.find("rep_real").public_id == "rep_real"
+    for public_id in ("rep_\x00", "rep_nothing"):
+        with pytest.raises(NotFound):
+            service.find(public_id)
