@@ -8,6 +8,7 @@ TEST_DATABASE_URL picks the database (PostgreSQL in CI); the default is an SQLit
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,26 @@ ORIGIN = "https://chat.example.com"
 
 def database_url(tmp_dir: Path) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.sqlite3'}"
+
+
+def fresh_database(tmp_dir: Path, label: str) -> tuple[str, Callable[[], None]]:
+    """An empty database of the kind the suite runs on (a new SQLite file, or a new
+    PostgreSQL database beside TEST_DATABASE_URL's), and how to drop it."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base or sa.make_url(base).get_backend_name() != "postgresql":
+        return f"sqlite:///{tmp_dir / f'{label}.sqlite3'}", lambda: None
+    url = sa.make_url(base)
+    name = f"flagdesk_{label}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def reset_database(url: str) -> None:

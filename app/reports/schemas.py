@@ -118,6 +118,8 @@ class ReportStatusSchema(Schema):
     received_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     replies = fields.List(fields.Nested(PublicReplySchema))
+    merged = fields.Boolean(metadata={"description": "Handled together with other reports "
+                                                     "of the same problem."})
 
 
 class StatusQuerySchema(Schema):

@@ -140,6 +140,7 @@ class ReporterView:
     status: Status
     updated_at: datetime
     replies: list[ReportComment]
+    merged: bool  # handled together with another report about the same problem
 
 
 def reporter_status(*, public_id: str, token: str) -> ReporterView:
@@ -158,7 +159,7 @@ def reporter_status(*, public_id: str, token: str) -> ReporterView:
     return ReporterView(public_id=report.public_id, received_at=report.received_at,
                         status=handling.status,
                         updated_at=max(report.updated_at, handling.updated_at),
-                        replies=replies)
+                        replies=replies, merged=handling is not report)
 
 
 def surviving_ticket(report: Report) -> Report:

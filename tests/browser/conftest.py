@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import make_server
 
 from app.auth.models import Role
 from app.auth.service import create_user
 from app.extensions import db
-from tests.conftest import app_config, build_app
+from tests.conftest import app_config, build_app, fresh_database
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -36,24 +35,6 @@ PASSWORD = "correct horse battery staple"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
-
-
-def _fresh_database(tmp: Path) -> tuple[str, Callable[[], None]]:
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base or not base.startswith("postgresql"):
-        return f"sqlite:///{tmp / 'browser.sqlite3'}", lambda: None
-    url = sa.make_url(base)
-    name = f"flagdesk_browser_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 @dataclass
@@ -96,7 +77,7 @@ class Person:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("live")
-    url, drop = _fresh_database(tmp)
+    url, drop = fresh_database(tmp, "browser")
     app = build_app(app_config(url, tmp, SERVER_NAME=None, PREFERRED_URL_SCHEME="http",
                                TESTING=False, WTF_CSRF_ENABLED=True))
     with app.app_context():

@@ -15,6 +15,7 @@ def test_the_reporter_sees_the_status_with_the_token(client, submit):
     assert body["id"] == receipt["id"]
     assert body["status"] == "new"
     assert body["replies"] == []
+    assert body["merged"] is False
     assert body["updated_at"].endswith("+00:00")
     # The reporter sees nothing staff-only.
     assert "priority" not in body and "description" not in body

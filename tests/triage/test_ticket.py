@@ -358,6 +358,9 @@ def test_merge_a_duplicate_into_another_ticket(client, responder, submit):
     service.move(actor=responder, ids=[survivor.public_id], status=Status.RESOLVED)
     status = client.get(receipt["status_page_url"]).get_data(as_text=True)
     assert 'class="status-pill status-resolved">Resolved<' in status
+    assert "we are handling the reports together" in status
+    api = client.get(receipt["status_url"], query_string={"token": receipt["status_token"]})
+    assert (api.json["status"], api.json["merged"]) == ("resolved", True)
 
 
 @pytest.mark.parametrize(("into", "status", "message"), [
