@@ -8,7 +8,7 @@ export PORT
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint check-imports pytest redis browser install install-test bench clean
+.PHONY: run test lint check-imports pytest redis browser widget-deps install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: install
 	$(BIN)/flask serve --port $(PORT)
 
 ## make test: lint, check the import rules, run the whole suite.
-test: install-test redis browser lint check-imports pytest
+test: install-test redis browser widget-deps lint check-imports pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -65,6 +65,14 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		&& echo "chromium: installed $(CHROMIUM)"; \
 	else echo "chromium: not installed and not root: the browser tests will be skipped"; fi
+
+# axe-core (the accessibility scan of the widget) comes from the npm registry.
+widget-deps:
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; fi
+	@if command -v npm >/dev/null; then cd widget && npm ci --no-audit --no-fund --silent \
+		&& echo "widget: axe-core installed"; \
+	else echo "npm not available: the widget's accessibility scan will be skipped"; fi
 
 bench: install-test
 	$(BIN)/python bench/intake.py

@@ -85,6 +85,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.triage.ticket_views import tickets
     from app.triage.views import triage
     from app.views import home
+    from app.widget.views import widget
 
     # The reports API reads no cookies (a project key, or a bearer token), so a forged
     # cross-site request has nothing to ride on: CSRF tokens do not apply there.
@@ -92,7 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(reports_api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "fdk_… API token"})
-    for blueprint in (status_pages, home, auth_pages, triage, tickets, admin):
+    for blueprint in (status_pages, home, auth_pages, triage, tickets, admin, widget):
         app.register_blueprint(blueprint)
 
 

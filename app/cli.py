@@ -81,6 +81,7 @@ def serve(host: str, port: int) -> None:
     threading.Thread(target=sweep_forever, name="tagging-sweep", daemon=True).start()
     click.echo(f"Flagdesk on http://{host}:{port}/ — sign in at http://{host}:{port}/login "
                f"(tagging sweep every {interval} s)")
+    click.echo(f"Widget demo (a host page embedding the widget): http://{host}:{port}/demo")
     try:
         # Werkzeug's threaded server: the embedded default. Production runs gunicorn.
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -68,6 +68,8 @@ ROUTES: dict[str, Route] = {
     "status_pages.status_page": Route(
         "GET", lambda w: f"/status/{w.report}?token={w.status_token}", PUBLIC),
     "api-docs.openapi_json": Route("GET", lambda w: "/api/openapi.json", PUBLIC),
+    "widget.script": Route("GET", lambda w: "/widget.js", PUBLIC),
+    "widget.demo": Route("GET", lambda w: "/demo", PUBLIC),
     "reports.ReportStatus": Route(
         "GET", lambda w: f"/api/v1/reports/{w.report}/status?token={w.status_token}", PUBLIC),
     "reports.Reports:GET": Route("GET", lambda w: "/api/v1/reports", TOKEN_READ, api=True),

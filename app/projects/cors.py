@@ -53,6 +53,8 @@ def add_cors_headers(response: Response) -> Response:
         allowed = origin_allowed_anywhere(origin)
     if allowed:
         _allow(response, origin)
+        # The widget reads Retry-After on a 429 to know when to try again.
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     else:
         response.vary.add("Origin")
     return response

@@ -1,0 +1,1 @@
+"""The embeddable "Report a problem" widget: serving its script and the demo host page."""
