@@ -10,8 +10,9 @@ client. Prints p50/p95/p99/max per page against the target (p95 <= 150 ms), the 
 page runs with its time in process, and writes the EXPLAIN (ANALYZE, BUFFERS) of every
 statement to bench/results/board-plans.txt.
 
-The database is dropped at the end unless --keep; --reuse skips the fill when the database
-is already filled to the requested size (filling takes a few minutes).
+Run it as a script, as above: it imports bench/intake.py's helpers (gunicorn, settings)
+as `intake`. The database is dropped at the end unless --keep; --reuse skips the fill
+when the database is already filled to the requested size (filling takes a few minutes).
 
 A missed target is a measurement, not a failure: the exit status is non-zero only when
 the run itself broke (2: set-up failed, a server did not start) or was interrupted (130).
@@ -101,11 +102,15 @@ DEFAULT_PAGES = "first,filtered,filtered2"
 # What a year of a busy product looks like, written down as probabilities. The fill draws
 # every report's fate in SQL from these, so a million rows take a minute, not an hour.
 
-# The eight categories the local classifier scores, in its order (CATEGORIES order), and
-# how often each is flagged in a report that is flagged at all. A category's refinement
-# (hate/threatening …) is drawn only when its parent is flagged.
+# The eight categories the local classifier scores, in its order (CATEGORIES order).
 TAG_CATEGORIES = ("harassment", "hate", "hate/threatening", "self-harm", "sexual",
                   "sexual/minors", "violence", "violence/graphic")
+# How often each is flagged in a report that is flagged at all; a refinement only ever
+# with its parent (hate/threatening in 20% of the reports flagged hate). A flagged report
+# with none of the five drawn is flagged harassment.
+FLAG_CHANCES = {"harassment": 0.55, "hate": 0.30, "hate/threatening": 0.20, "violence": 0.20,
+                "violence/graphic": 0.30, "sexual": 0.15, "sexual/minors": 0.05,
+                "self-harm": 0.10}
 # Share of reports flagged at all, by the reason the user gave (~12% overall).
 REASONS = (  # (reason, share of reports, chance of some flag, priority by default routing)
     ("inaccurate", 0.38, 0.03, 3),
@@ -201,6 +206,10 @@ def seed_sql(n: int) -> str:
     reason = _cases("r_reason", [(share, f"'{name}'") for name, share, _, _ in REASONS])
     toxic = _cases("r_reason", [(share, f"{chance}") for _, share, chance, _ in REASONS])
     reason_priority = _cases("r_reason", [(share, f"{p}") for _, share, _, p in REASONS])
+    draws = ", ".join(f"random() < {FLAG_CHANCES[category]} AS {name}" for name, category in (
+        ("d_har", "harassment"), ("d_hate", "hate"), ("d_thr", "hate/threatening"),
+        ("d_viol", "violence"), ("d_gr", "violence/graphic"), ("d_sex", "sexual"),
+        ("d_min", "sexual/minors"), ("d_self", "self-harm")))
     score = "0.5 + 0.5 * power(random(), 1.5)"
     scores = ", ".join(f"CASE WHEN {flag} THEN {score} ELSE 0 END" for flag in (
         "f_har", "f_hate", "f_thr", "f_self", "f_sex", "f_min", "f_viol", "f_gr"))
@@ -254,9 +263,7 @@ FROM (
           random() AS r_reason, random() AS r_tox, random() AS r_proj, random() AS r_assign,
           random() AS r_who, random() AS r_merge, random() AS r_fix, random() AS r_fields,
           random() AS r_where, random() AS r_pending, random() AS r_upd,
-          random() < 0.55 AS d_har, random() < 0.30 AS d_hate, random() < 0.20 AS d_thr,
-          random() < 0.20 AS d_viol, random() < 0.30 AS d_gr, random() < 0.15 AS d_sex,
-          random() < 0.05 AS d_min, random() < 0.10 AS d_self
+          {draws}
         FROM generate_series(1, {n}) AS i
       ) a
     ) b
@@ -396,8 +403,10 @@ def server_url(database: str) -> str:
     return f"postgresql://{PG_SERVER}/{database}"
 
 
-def app_database_url(database: str) -> str:
-    return f"postgresql+psycopg://{PG_SERVER}/{database}"
+def app_database_url(database: str, options: str = "") -> str:
+    """The app's URL; `options` (e.g. "-c jit=off") go to every connection it opens."""
+    query = f"?{urlencode({'options': options})}" if options else ""
+    return f"postgresql+psycopg://{PG_SERVER}/{database}{query}"
 
 
 def admin_connection() -> psycopg.Connection:
@@ -547,14 +556,14 @@ def fill(database: str, reports: int, projects: list[int], staff: list[int],
 # --- the app: seeding, profiling, serving ---------------------------------------------------
 
 
-def app_env(database: str, workdir: Path) -> dict[str, str]:
+def app_env(database: str, workdir: Path, pg_options: str = "") -> dict[str, str]:
     """Production settings against the bench database. Secrets are made up for the run; the
     session cookie is not Secure because the bench talks plain HTTP on loopback."""
     env = clean_env()
     env.update({
         "FLAGDESK_ENV": "production",
         "FLAGDESK_INSTANCE_DIR": str(workdir),
-        "DATABASE_URL": app_database_url(database),
+        "DATABASE_URL": app_database_url(database, pg_options),
         "SECRET_KEY": secrets.token_urlsafe(48),
         "END_USER_PEPPER": secrets.token_urlsafe(48),
         "MODERATION_BACKEND": "local",  # built lazily; the board never classifies
@@ -760,7 +769,9 @@ def set_candidate_indexes(database: str, wanted: bool) -> None:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
-    env = app_env(args.database, workdir)
+    env = app_env(args.database, workdir, args.pg_options)
+    if args.pg_options:
+        print(f"# the app's connections use PostgreSQL options {args.pg_options!r}")
     filled = prepare(args, env)
     if filled is not None:
         print_fill(filled)
@@ -828,6 +839,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--candidate-indexes", action="store_true",
                         help="add the board indexes recommended in bench/README.md (not in "
                              "the migrations yet) before measuring")
+    parser.add_argument("--pg-options", default="",
+                        help="PostgreSQL options for the app's connections, e.g. "
+                             "'-c max_parallel_workers_per_gather=0'")
     parser.add_argument("--no-plans", action="store_true",
                         help="skip the in-process SQL profile and EXPLAIN")
     parser.add_argument("--max-load", type=float, default=1.5,

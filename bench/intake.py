@@ -489,13 +489,18 @@ def prepare_baseline(env: dict[str, str]) -> None:
                "create_baseline_schema as c; c(os.environ['BASELINE_DATABASE_URL'])"], env)
 
 
-def missing(db_path: Path, query: str, acknowledged: list[str]) -> int:
-    """How many acknowledged ids the database does not hold (read after the server stops)."""
+def read_rows(db_path: Path, query: str) -> list[tuple]:
+    """Rows from the database, read-only, after the server has stopped."""
     connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        stored = {str(row[0]) for row in connection.execute(query)}
+        return connection.execute(query).fetchall()
     finally:
         connection.close()
+
+
+def missing(db_path: Path, query: str, acknowledged: list[str]) -> int:
+    """How many acknowledged ids the database does not hold."""
+    stored = {str(row[0]) for row in read_rows(db_path, query)}
     return len(set(acknowledged) - stored)
 
 
@@ -578,9 +583,17 @@ def bench_flagdesk(args: argparse.Namespace, settings: GunicornSettings,
             make = request_maker(server.port, key, seed=1)
             stats, cpu = measure(server, make, args, warm)
         acks = warm + stats.acknowledged
-        note = (f"tagging tasks waiting in {broker}: {queued()} (one per acknowledged report: "
-                f"{len(acks)})" if broker else "tagging ran in the web workers after each response")
-    lost = missing(workdir / "bench.sqlite3", "SELECT public_id FROM reports", acks)
+        waiting = queued()
+    db_path = workdir / "bench.sqlite3"
+    lost = missing(db_path, "SELECT public_id FROM reports", acks)
+    if broker:
+        note = (f"tagging tasks waiting in {broker}: {waiting} "
+                f"(one per acknowledged report: {len(acks)})")
+    else:
+        # Shows that tagging really ran (and did not just fail fast) in the web workers.
+        states = dict(read_rows(db_path, "SELECT tagging_state, count(*) FROM reports "
+                                         "GROUP BY tagging_state"))
+        note = f"tagging in the web workers after each response; reports by tagging state: {states}"
     return Result(f"flagdesk intake ({args.mode})", args.connections, stats, cpu, lost,
                   len(acks)), note
 

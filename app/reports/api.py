@@ -84,7 +84,7 @@ class Reports(MethodView):
             project=project, data=data, idempotency_key=key,
             pepper=current_app.config["END_USER_PEPPER"], secret=current_app.config["SECRET_KEY"])
         if receipt.created:
-            enqueue_tagging(receipt.report.id)
+            enqueue_tagging(receipt.report_id)
         return _receipt(receipt), 201 if receipt.created else 200
 
     @token_required
@@ -116,11 +116,11 @@ class ReportStatus(MethodView):
 
 
 def _receipt(receipt: service.Receipt) -> dict[str, Any]:
-    public_id = receipt.report.public_id
+    public_id = receipt.public_id
     return {
         "id": public_id,
-        "status": receipt.report.status,
-        "received_at": receipt.report.received_at,
+        "status": receipt.status,
+        "received_at": receipt.received_at,
         "status_url": url_for("reports.ReportStatus", public_id=public_id, _external=True),
         "status_page_url": url_for("status_pages.status_page", public_id=public_id,
                                    token=receipt.status_token, _external=True),

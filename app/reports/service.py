@@ -31,9 +31,20 @@ from app.reports.routing import route
 
 @dataclass(frozen=True)
 class Receipt:
-    report: Report
+    """What intake answers, as plain values taken before the commit: reading the committed
+    row again would open a new transaction (on SQLite, a write lock) for nothing."""
+
+    report_id: int
+    public_id: str
+    status: Status
+    received_at: datetime
     status_token: str
     created: bool  # False when an Idempotency-Key replay returned the first report
+
+    @classmethod
+    def of(cls, report: Report, token: str, *, created: bool) -> Receipt:
+        return cls(report.id, report.public_id, report.status, report.received_at, token,
+                   created)
 
 
 def hash_end_user_id(raw: str, *, pepper: str) -> str:
@@ -71,7 +82,7 @@ def _replay(report: Report, fingerprint: str, secret: str) -> Receipt:
     if report.request_fingerprint != fingerprint:
         raise Conflict("This Idempotency-Key was used for a different report. "
                        "Use a new key for a new report.")
-    return Receipt(report, status_token_for(report.public_id, secret=secret), created=False)
+    return Receipt.of(report, status_token_for(report.public_id, secret=secret), created=False)
 
 
 def submit_report(*, project: Project, data: dict[str, Any], idempotency_key: str | None,
@@ -115,6 +126,7 @@ def submit_report(*, project: Project, data: dict[str, Any], idempotency_key: st
     db.session.add(report)
     try:
         db.session.flush()
+        receipt = Receipt.of(report, token, created=True)
         record(action="report.received", subject_type="report", subject_id=public_id,
                actor_type="reporter",
                after={"reason": str(report.reason), "priority": str(report.priority),
@@ -127,7 +139,7 @@ def submit_report(*, project: Project, data: dict[str, Any], idempotency_key: st
         if existing is None:
             raise
         return _replay(existing, fingerprint, secret)
-    return Receipt(report, token, created=True)
+    return receipt
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ def stored(project, **overrides) -> Report:
             "widget_version": None, "metadata": {}, "contact_email": None,
             "contact_consent": False}
     data.update(overrides)
-    return submit_report(project=project, data=data, idempotency_key=None,
-                         pepper=TEST_PEPPER, secret=TEST_SECRET).report
+    receipt = submit_report(project=project, data=data, idempotency_key=None,
+                            pepper=TEST_PEPPER, secret=TEST_SECRET)
+    return db.session.get(Report, receipt.report_id)
 
 
 def page_of(client, report: Report) -> str:
