@@ -29,7 +29,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from intake import (
     client_seconds,
     machine_busy_seconds,
     serving,
+    unwind_on_termination,
 )
 from psycopg.types.json import Jsonb
 
@@ -859,15 +859,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM/SIGHUP unwind like Ctrl-C, so gunicorn is stopped and the database dropped.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    unwind_on_termination()  # gunicorn stopped and the database dropped on SIGTERM too
     print(f"# bench/board.py: {args.reports:,} reports in {args.database}; "
           f"{os.cpu_count()} CPUs; load average {load_average()}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="flagdesk-board-"))

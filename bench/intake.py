@@ -663,14 +663,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM/SIGHUP unwind like Ctrl-C, so every server is stopped and the temp dir goes.
     raise KeyboardInterrupt
+
+
+def unwind_on_termination() -> None:
+    """Make SIGTERM and SIGHUP unwind like Ctrl-C, so the `finally` blocks stop every
+    server and remove what the run made."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    unwind_on_termination()
     settings = GunicornSettings(args.workers, args.worker_class, args.threads)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# {settings.describe()}; {args.connections} connections; {args.seconds:.0f} s "
