@@ -293,21 +293,22 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, int | bool) else str(value)
 
 
+def _set_all(actor: User, ids: Sequence[str], action: str, attribute: str, value: Any) -> int:
+    """Set one attribute on every ticket named, auditing each change; one commit."""
+    changed = sum(_change(actor, r, action, attribute, value) for r in _reports(ids))
+    db.session.commit()
+    return changed
+
+
 def move(*, actor: User, ids: Sequence[str], status: Status) -> int:
     """Move tickets to a column; returns how many changed."""
     require(actor, "reports:triage")
-    changed = sum(_change(actor, r, "report.status_changed", "status", Status(status))
-                  for r in _reports(ids))
-    db.session.commit()
-    return changed
+    return _set_all(actor, ids, "report.status_changed", "status", Status(status))
 
 
 def set_priority(*, actor: User, ids: Sequence[str], priority: Priority) -> int:
     require(actor, "reports:triage")
-    changed = sum(_change(actor, r, "report.priority_changed", "priority", Priority(priority))
-                  for r in _reports(ids))
-    db.session.commit()
-    return changed
+    return _set_all(actor, ids, "report.priority_changed", "priority", Priority(priority))
 
 
 def assign(*, actor: User, ids: Sequence[str], assignee_id: int | None) -> int:
@@ -318,10 +319,7 @@ def assign(*, actor: User, ids: Sequence[str], assignee_id: int | None) -> int:
         if assignee is None or not assignee.active or assignee.role == Role.VIEWER:
             raise ValidationFailed("Tickets go to active staff who can triage.",
                                    fields={"assignee": ["Not an active responder."]})
-    changed = sum(_change(actor, r, "report.assigned", "assignee_id", assignee_id)
-                  for r in _reports(ids))
-    db.session.commit()
-    return changed
+    return _set_all(actor, ids, "report.assigned", "assignee_id", assignee_id)
 
 
 def _comment(actor: User, public_id: str, body: str, kind: CommentKind) -> ReportComment:
