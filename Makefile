@@ -8,7 +8,7 @@ export PORT
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint check-imports pytest redis browser widget-deps install install-test bench clean
+.PHONY: run test lint check-imports pytest redis browser pango widget-deps install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed pango
+install-test: $(VENV)/.installed-test pango
 
 ## make run: migrate the embedded SQLite database, create the demo project, serve.
 run: install
@@ -65,6 +65,15 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		&& echo "chromium: installed $(CHROMIUM)"; \
 	else echo "chromium: not installed and not root: the browser tests will be skipped"; fi
+
+# WeasyPrint (the PDF export of retrospectives) draws text with Debian's Pango. Install it
+# when it is missing and we can (root with apt); otherwise say what the PDF export needs.
+pango:
+	@if ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so.0'; then echo "pango: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 >/dev/null && echo "pango: installed for WeasyPrint"; \
+	else echo "pango: missing and not root: install libpango-1.0-0 libpangoft2-1.0-0 for the PDF export"; fi
 
 # axe-core (the accessibility scan of the widget) comes from the npm registry.
 widget-deps:

@@ -65,6 +65,11 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         raise ConfigError(f"MODERATION_BACKEND must be 'local' or 'openai', not {backend!r}")
     if backend == "openai" and not env.get("OPENAI_API_KEY"):
         raise ConfigError("MODERATION_BACKEND=openai needs OPENAI_API_KEY in the environment")
+    smtp_url = env.get("SMTP_URL", "").strip() or None
+    if smtp_url and not smtp_url.lower().startswith(("smtp://", "smtps://")):
+        # Not echoed: the URL may hold the SMTP password.
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 (STARTTLS) "
+                          "or smtps://user:password@host:465")
 
     return {
         "ENV_NAME": "production" if production else "development",
@@ -82,6 +87,11 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "OPENAI_MODERATION_MODEL": env.get("OPENAI_MODERATION_MODEL", "omni-moderation-latest"),
         "MODERATION_TIMEOUT_SECONDS": float(env.get("MODERATION_TIMEOUT_SECONDS", "10")),
         "MODERATION_MAX_RETRIES": int(env.get("MODERATION_MAX_RETRIES", "3")),
+        # Optional first drafts of a retrospective's summary and contributing factors from
+        # a chat model (OPENAI_API_KEY, OPENAI_BASE_URL); off unless a model is named.
+        "RETRO_DRAFT_MODEL": env.get("RETRO_DRAFT_MODEL", "").strip() or None,
+        "RETRO_DRAFT_TIMEOUT_SECONDS": float(env.get("RETRO_DRAFT_TIMEOUT_SECONDS", "60")),
+        "RETRO_DRAFT_MAX_RETRIES": int(env.get("RETRO_DRAFT_MAX_RETRIES", "2")),
         # Rate limits for the public intake endpoint (Flask-Limiter syntax).
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "INTAKE_LIMIT_PER_ADDRESS": env.get("INTAKE_LIMIT_PER_ADDRESS", "30/minute"),
@@ -101,7 +111,20 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "ARGON2_PARALLELISM": int(env.get("ARGON2_PARALLELISM", "4")),
         # How often an open board asks whether new reports arrived.
         "BOARD_POLL_MS": int(env.get("BOARD_POLL_MS", "10000")),
-        "TAGGING_SWEEP_SECONDS": int(env.get("TAGGING_SWEEP_SECONDS", "60")),
+        # Without a broker: how often the serve command's sweep retries failed tagging.
+        "TAGGING_SWEEP_SECONDS": float(env.get("TAGGING_SWEEP_SECONDS", "60")),
+        # With Celery: how often beat sends the sweep that tags new reports (intake
+        # publishes nothing; the pending rows are the queue).
+        "TAGGING_POLL_SECONDS": float(env.get("TAGGING_POLL_SECONDS", "1")),
+        # How long a process may answer intake from its snapshot of a project (key,
+        # origins, routing rules) before reading it again.
+        "INTAKE_PROJECT_CACHE_SECONDS": float(env.get("INTAKE_PROJECT_CACHE_SECONDS", "5")),
+        # Outbound notifications. Without SMTP_URL, e-mail goes to the console sink (the
+        # flagdesk.mail logger) instead of being sent.
+        "SMTP_URL": smtp_url,
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "Flagdesk <flagdesk@localhost>",
+        # Per phase (connect, send, wait for the answer) of a webhook call or SMTP exchange.
+        "WEBHOOK_TIMEOUT_SECONDS": float(env.get("WEBHOOK_TIMEOUT_SECONDS", "5")),
         # flask-smorest: the OpenAPI document at /api/openapi.json
         "API_TITLE": "Flagdesk API",
         "API_VERSION": "v1",

@@ -45,6 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_retries=app.config["MODERATION_MAX_RETRIES"],
     )
 
+    from app import sla
+
+    sla.init_app(app)  # SLA clocks follow the reports domain's signals
+
     from app.tasks import celery_init_app
 
     celery_init_app(app)
@@ -52,7 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from app.extensions import api, csrf, db, limiter, login_manager, migrate
+    from app.core import ratelimit
+    from app.extensions import api, csrf, db, login_manager, migrate
 
     db.init_app(app)
     with app.app_context():
@@ -63,7 +68,7 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=app.config.get("MIGRATIONS_DIR", _migrations_dir()))
     login_manager.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimit.init_app(app)
     api.init_app(app)
 
     from app.auth.service import configure_password_hashing, load_user
@@ -80,8 +85,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.admin_views import admin
     from app.auth.views import auth_pages
     from app.extensions import api, csrf
+    from app.notify.views import notify_admin
     from app.reports.api import blp as reports_api
     from app.reports.views import status_pages
+    from app.sla.stats_views import stats_pages
+    from app.sla.views import sla_admin
     from app.triage.ticket_views import tickets
     from app.triage.views import triage
     from app.views import home
@@ -93,8 +101,14 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(reports_api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "fdk_… API token"})
-    for blueprint in (status_pages, home, auth_pages, triage, tickets, admin, widget):
+    for blueprint in (status_pages, home, auth_pages, triage, tickets, admin, notify_admin,
+                      widget):
         app.register_blueprint(blueprint)
+    for blueprint in (sla_admin, stats_pages):  # the SLA editor (admins) and /stats (leads)
+        app.register_blueprint(blueprint)
+    from app.incidents.views import incidents
+
+    app.register_blueprint(incidents)  # also adds its section to /stats (STATS_SECTIONS)
 
 
 def _migrations_dir() -> str:

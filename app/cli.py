@@ -64,7 +64,10 @@ def demo() -> None:
 @click.option("--port", default=5000, show_default=True, envvar="PORT")
 def serve(host: str, port: int) -> None:
     """Serve the embedded default: the web app plus the tagging sweep in this process."""
+    from app.extensions import db
+    from app.notify.service import deliver_due
     from app.reports.tagging import sweep_untagged
+    from app.sla.sweep import run as sweep_sla
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     interval = app.config["TAGGING_SWEEP_SECONDS"]
@@ -77,6 +80,15 @@ def serve(host: str, port: int) -> None:
                     sweep_untagged(moderator=app.extensions["flagdesk.moderator"])
                 except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
                     app.logger.exception("tagging sweep failed")
+                try:
+                    sweep_sla()  # SLA clocks to at risk / breached, escalations queued
+                except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
+                    db.session.rollback()
+                    app.logger.exception("SLA sweep failed")
+                try:
+                    deliver_due()
+                except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
+                    app.logger.exception("notification delivery failed")
 
     threading.Thread(target=sweep_forever, name="tagging-sweep", daemon=True).start()
     click.echo(f"Flagdesk on http://{host}:{port}/ — sign in at http://{host}:{port}/login "
@@ -91,8 +103,10 @@ def serve(host: str, port: int) -> None:
 
 def register_commands(app: Flask) -> None:
     from app.auth.cli import tokens, users
+    from app.notify.cli import notify
     from app.projects.cli import projects
     from app.reports.cli import reports
+    from app.sla.cli import sla
 
-    for command in (users, tokens, projects, reports, moderation, demo, serve):
+    for command in (users, tokens, projects, reports, notify, sla, moderation, demo, serve):
         app.cli.add_command(command)

@@ -9,6 +9,7 @@ from app.auth.service import create_user, find_user
 from app.projects.models import Project
 from app.projects.service import create_project, first_project
 from app.reports.service import submit_report
+from app.sla.policies import defaults as sla_defaults
 
 ADMIN_EMAIL = "admin@flagdesk.local"
 
@@ -56,6 +57,8 @@ def seed_demo(*, port: int, pepper: str, secret: str) -> Demo:
     if project is None:
         project = create_project(name="Demo project",
                                  origins=[f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
+        # Before the reports: tagging routes them and starts their SLA clocks.
+        sla_defaults(actor=None, project_id=project.id)
         for i, body in enumerate(SAMPLE_REPORTS):
             submit_report(project=project, data=_sample(body), idempotency_key=f"demo-{i}",
                           pepper=pepper, secret=secret)

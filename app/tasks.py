@@ -11,7 +11,9 @@ import logging
 from celery import Celery, Task, shared_task
 from flask import Flask, Response, after_this_request, current_app
 
+from app.notify import service as notify
 from app.reports import tagging
+from app.sla import sweep as sla_sweep
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,13 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule={
             "sweep-untagged": {
                 "task": "flagdesk.sweep_untagged",
-                "schedule": float(app.config["TAGGING_SWEEP_SECONDS"]),
+                "schedule": float(app.config["TAGGING_POLL_SECONDS"]),
             },
+            # The outbox: webhooks and e-mail that are due (new, or retrying after backoff).
+            "notify-deliver": {"task": "notify.deliver", "schedule": 15.0},
+            # SLA clocks to at risk and breached, and their escalations (set-based, safe
+            # to overlap with a slow previous run).
+            "sla-sweep": {"task": "sla.sweep", "schedule": 60.0},
         },
     )
     celery.set_default()
@@ -56,18 +63,29 @@ def sweep_untagged_task() -> int:
     return tagging.sweep_untagged(moderator=_moderator()).tagged
 
 
+@shared_task(name="sla.sweep")
+def sla_sweep_task() -> int:
+    result = sla_sweep.run()
+    return result.at_risk + result.breached
+
+
+@shared_task(name="notify.deliver")
+def deliver_notifications_task() -> int:
+    return notify.deliver_due().delivered
+
+
 def enqueue_tagging(report_id: int) -> None:
     """Tag a just-committed report off the request path.
 
-    With a broker: a Celery task. Without: in this process, once the response has been
-    sent. Either way a failure here only delays tags: the report is stored and pending.
+    With a broker, intake publishes nothing: the report's row (pending) is the queue, and
+    Celery beat runs the sweep every TAGGING_POLL_SECONDS (1 s by default), which claims
+    and tags what is due. So a broker outage never slows or fails intake, no task can be
+    lost between the commit and a publish, and a request costs no round trip to Redis.
+    Without a broker: in this process, once the response has been sent. Either way a
+    failure only delays tags: the report is stored and pending.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["CELERY_BROKER_URL"]:
-        try:
-            tag_report_task.delay(report_id)
-        except Exception:  # noqa: BLE001 - the broker being down must not fail intake
-            log.warning("could not enqueue tagging for report %s; the sweep will", report_id)
         return
 
     def tag_in_process() -> None:

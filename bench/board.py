@@ -67,19 +67,6 @@ RESULTS = REPO / "bench" / "results"
 
 TARGET_P95_MS = 150.0
 
-# Indexes recommended for the board, not (yet) in the migrations: --candidate-indexes
-# creates them after the fill, and a run without it drops them, so that a reused database
-# measures the schema the migrations make. The names mark them as the bench's own.
-CANDIDATE_INDEXES = {
-    "bench_candidate_board_open":
-        "CREATE INDEX IF NOT EXISTS bench_candidate_board_open ON reports "
-        "(status, priority, received_at, id, assignee_id) WHERE merged_into_id IS NULL",
-    "bench_candidate_board_closed":
-        "CREATE INDEX IF NOT EXISTS bench_candidate_board_closed ON reports "
-        "(status, priority, updated_at DESC, id DESC, assignee_id) "
-        "WHERE merged_into_id IS NULL",
-}
-
 SETUP_TIMEOUT = 600.0  # one subprocess (seeding, profiling); the fill runs in this process
 FILL_STATEMENT_TIMEOUT = "30min"
 REQUEST_TIMEOUT = 30.0
@@ -755,19 +742,6 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> FillReport | None:
     return report
 
 
-def set_candidate_indexes(database: str, wanted: bool) -> None:
-    with psycopg.connect(server_url(database), autocommit=True) as connection:
-        for name, ddl in CANDIDATE_INDEXES.items():
-            if wanted:
-                begun = time.monotonic()
-                connection.execute(ddl)
-                connection.execute("ANALYZE reports")
-                print(f"# candidate index {name}: {time.monotonic() - begun:.1f} s\n#   {ddl}",
-                      flush=True)
-            else:
-                connection.execute(f'DROP INDEX IF EXISTS "{name}"')
-
-
 def run(args: argparse.Namespace, workdir: Path) -> int:
     env = app_env(args.database, workdir, args.pg_options)
     if args.pg_options:
@@ -775,7 +749,6 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     filled = prepare(args, env)
     if filled is not None:
         print_fill(filled)
-    set_candidate_indexes(args.database, args.candidate_indexes)
     pages = [PageStats(PAGES[key][0], "/board" + (f"?{PAGES[key][1]}" if PAGES[key][1] else ""))
              for key in args.pages]
 
@@ -836,9 +809,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true",
                         help="keep an already filled database of the same size")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
-    parser.add_argument("--candidate-indexes", action="store_true",
-                        help="add the board indexes recommended in bench/README.md (not in "
-                             "the migrations yet) before measuring")
     parser.add_argument("--pg-options", default="",
                         help="PostgreSQL options for the app's connections, e.g. "
                              "'-c max_parallel_workers_per_gather=0'")

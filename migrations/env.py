@@ -57,6 +57,13 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave out of autogenerate the indexes only migrations make (see MIGRATION_ONLY_INDEXES)."""
+    from app.reports.models import MIGRATION_ONLY_INDEXES
+
+    return not (type_ == "index" and name in MIGRATION_ONLY_INDEXES)
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -98,6 +105,7 @@ def run_migrations_online():
 
     conf_args = current_app.extensions['migrate'].configure_args
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

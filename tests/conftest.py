@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.auth.models import Role, User
 from app.auth.service import create_token, create_user
-from app.extensions import db, limiter
+from app.core import ratelimit
+from app.extensions import db
 from app.moderation import Classification, ModerationUnavailable
 from app.projects.models import Project
 from app.projects.service import create_project
@@ -146,7 +147,7 @@ def _rolled_back(app: Flask) -> Iterator[None]:
         engines[None] = connection
         db.session.remove()
         db.session.session_factory.kw["join_transaction_mode"] = "create_savepoint"
-        limiter.reset()
+        ratelimit.reset()
         try:
             yield
         finally:
@@ -295,5 +296,4 @@ def secondary_app(app: Flask, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
         return other
 
     yield build
-    limiter.init_app(app)  # Flask-Limiter keeps its storage on the one Limiter object
     app.extensions["celery"].set_default()

@@ -16,7 +16,7 @@ _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 def sign_in(client: FlaskClient, user: User) -> FlaskClient:
     """Sign the client in as `user` (as flask-login's session would after /login)."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
     return client
 

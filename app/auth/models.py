@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -48,6 +49,14 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # flask-login asks this
         return self.active
+
+    @property
+    def session_key(self) -> str:
+        """Changes whenever the password does, so a reset signs out every session."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:  # what flask-login keeps in the session cookie
+        return f"{self.id}.{self.session_key}"
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -28,8 +29,13 @@ TOKEN_PREFIX = "fdk_"
 PERMISSIONS: dict[str, Role] = {
     "reports:read": Role.VIEWER,
     "reports:triage": Role.RESPONDER,
-    "incidents:manage": Role.LEAD,
+    "incidents:manage": Role.LEAD,  # open, edit, link, write and publish retrospectives, export
+    "incidents:read": Role.RESPONDER,  # incidents, their timelines and working retrospectives
+    "incidents:note": Role.RESPONDER,  # add notes to an incident's timeline
+    "retrospectives:read": Role.VIEWER,  # published retrospectives only
     "admin": Role.ADMIN,
+    "sla:manage": Role.ADMIN,  # SLA policies, calendars and targets
+    "stats:read": Role.LEAD,  # SLA attainment and response-time reports (/stats)
 }
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -53,10 +59,14 @@ def require(actor: User | None, permission: str) -> User:
     return actor
 
 
-def load_user(user_id: str) -> User | None:
-    """flask-login's session loader: an active user by id, or None."""
+def load_user(session_id: str) -> User | None:
+    """flask-login's session loader: the active user whose User.get_id() this is, or None
+    (also when the password changed since the session began)."""
+    user_id, _, key = session_id.partition(".")
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user and user.active else None
+    if user is None or not user.active or not hmac.compare_digest(key, user.session_key):
+        return None
+    return user
 
 
 def hash_password(password: str) -> str:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.auth import service
+from app.core import ratelimit
 from app.core.http import local_path
-from app.extensions import limiter
 
 auth_pages = Blueprint("auth", __name__)
 
 THROTTLED = ("Too many failed sign-ins from here or for this account. "
              "Wait a few minutes, then try again.")
-
-
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
 
 
 def _login_email() -> str:
@@ -32,30 +25,32 @@ def _safe_next(target: str | None) -> str:
 
 
 @auth_pages.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"],
-               deduct_when=_failed)
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
-               key_func=_login_email, deduct_when=_failed)
-def login() -> Response | tuple[str, int]:
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     if request.method == "GET":
         return render_template("auth/login.html", email=""), 200
+    # Only failed attempts count, per address and per account; once either is used up the
+    # form refuses (before checking the password) until the window ends.
+    limits = _login_limits()
+    waits = [wait for args in limits if (wait := ratelimit.exhausted(*args)) is not None]
+    if waits:
+        html = render_template("auth/login.html", email=_login_email(), error=THROTTLED)
+        return html, 429, {"Retry-After": str(max(waits))}
     user = service.sign_in(email=_login_email(), password=request.form.get("password", ""))
     if user is None:
+        for args in limits:
+            ratelimit.count(*args)
         return render_template("auth/login.html", email=_login_email(),
                                error="That e-mail and password do not match."), 401
     login_user(user, remember=False)
     return redirect(_safe_next(request.args.get("next")))
 
 
-@auth_pages.errorhandler(RateLimitExceeded)
-def throttled(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
-    """The sign-in form again, saying why it refuses and for how long."""
-    current = limiter.current_limit
-    wait = max(int(current.reset_at - time.time()), 1) if current else 60
-    html = render_template("auth/login.html", email=_login_email(), error=THROTTLED)
-    return html, 429, {"Retry-After": str(wait)}
+def _login_limits() -> list[tuple[str, str, str]]:
+    config = current_app.config
+    return [(config["LOGIN_LIMIT_PER_ADDRESS"], "login-address", ratelimit.client_address()),
+            (config["LOGIN_LIMIT_PER_ACCOUNT"], "login-account", _login_email())]
 
 
 @auth_pages.post("/logout")

@@ -56,6 +56,10 @@ class ValidationFailed(AppError):
     status, code = 422, "validation_failed"
 
 
+class RateLimited(AppError):
+    status, code = 429, "rate_limited"
+
+
 # Codes for errors raised by Flask, werkzeug, webargs and Flask-Limiter.
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",

@@ -4,6 +4,8 @@ them up for intake."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from time import monotonic
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -110,6 +112,59 @@ def active_project_by_key(public_key: str | None) -> Project | None:
     )
 
 
+@dataclass(frozen=True)
+class IntakeRule:
+    category: str | None
+    min_score: float | None
+    reason: str | None
+    priority: str
+
+
+@dataclass(frozen=True)
+class IntakeProject:
+    """What intake needs of an active project, as plain values that outlive the session."""
+
+    id: int
+    allowed_origins: frozenset[str]
+    routing_rules: tuple[IntakeRule, ...]
+
+
+# Intake looks its project up on every request, and it rarely changes: a snapshot per key
+# is kept for a few seconds per process. Changes made here clear this process's snapshots at
+# once; other processes see them within INTAKE_PROJECT_CACHE_SECONDS. Only known keys are
+# kept, in a bounded dict, so random keys cannot grow it.
+_INTAKE_CACHE_MAX = 1024
+_intake_cache: dict[str, tuple[float, IntakeProject]] = {}
+
+
+def forget_intake_projects() -> None:
+    """Drop this process's intake snapshots (after a project changes)."""
+    _intake_cache.clear()
+
+
+def intake_project(public_key: str | None, *, max_age: float) -> IntakeProject | None:
+    """The active project with this public key, as a snapshot at most `max_age` s old."""
+    if not public_key:
+        return None
+    cached = _intake_cache.get(public_key)
+    if cached is not None and monotonic() - cached[0] < max_age:
+        return cached[1]
+    project = db.session.scalar(
+        select(Project).where(Project.public_key == public_key, Project.active.is_(True))
+        .options(selectinload(Project.origins), selectinload(Project.routing_rules)))
+    if project is None:
+        _intake_cache.pop(public_key, None)
+        return None
+    snapshot = IntakeProject(
+        id=project.id, allowed_origins=frozenset(project.allowed_origins),
+        routing_rules=tuple(IntakeRule(r.category, r.min_score, r.reason, r.priority)
+                            for r in project.routing_rules))
+    if len(_intake_cache) >= _INTAKE_CACHE_MAX:
+        _intake_cache.clear()
+    _intake_cache[public_key] = (monotonic(), snapshot)
+    return snapshot
+
+
 def origin_allowed_anywhere(origin: str) -> bool:
     """True if some active project accepts reports from `origin` (used by preflights,
     which carry no project key)."""
@@ -126,7 +181,7 @@ def origin_allowed_anywhere(origin: str) -> bool:
     return db.session.scalar(query) is not None
 
 
-def origin_allowed_for(project: Project, origin: str) -> bool:
+def origin_allowed_for(project: Project | IntakeProject, origin: str) -> bool:
     try:
         return normalize_origin(origin) in project.allowed_origins
     except ValueError:
@@ -171,6 +226,7 @@ def update_project(*, actor: User, project_id: int, name: str, origins: list[str
            actor=actor, before={k: before[k] for k in changed},
            after={k: after[k] for k in changed})
     db.session.commit()
+    forget_intake_projects()
     return project
 
 
@@ -183,11 +239,13 @@ def set_project_active(*, actor: User, project_id: int, active: bool) -> Project
                before={"active": project.active}, after={"active": active})
         project.active = active
         db.session.commit()
+        forget_intake_projects()
     return project
 
 
 def rotate_key(*, actor: User, project_id: int) -> Project:
-    """Give a project a new public key; the old one stops working for intake at once."""
+    """Give a project a new public key; the old one stops working for intake at once in
+    this process, and within INTAKE_PROJECT_CACHE_SECONDS in the others."""
     project = get_project(actor=actor, project_id=project_id)
     old = project.public_key
     project.public_key = _new_key()
@@ -195,4 +253,5 @@ def rotate_key(*, actor: User, project_id: int) -> Project:
     record(action="project.key_rotated", subject_type="project", subject_id=project.id,
            actor=actor, before={"key": old[:8] + "…"}, after={"key": project.public_key[:8] + "…"})
     db.session.commit()
+    forget_intake_projects()
     return project

@@ -3,6 +3,8 @@ reporter's status, and the token-authenticated staff reading."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import current_app, g, request, url_for
@@ -11,11 +13,11 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.auth.api import token_required
+from app.core import ratelimit
 from app.core.errors import Forbidden, Unauthorized, ValidationFailed
 from app.core.http import json_only
-from app.extensions import limiter
 from app.projects import cors
-from app.projects.service import active_project_by_key, origin_allowed_for
+from app.projects.service import intake_project, origin_allowed_for
 from app.reports import schemas, service
 from app.tasks import enqueue_tagging
 
@@ -23,18 +25,27 @@ blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                 description="Report intake (public) and reading reports (staff).")
 
 INTAKE_HEADERS = ("Content-Type", "X-Project-Key", "Idempotency-Key")
-
-
-def _limit_per_address() -> str:
-    return current_app.config["INTAKE_LIMIT_PER_ADDRESS"]
-
-
-def _limit_per_project() -> str:
-    return current_app.config["INTAKE_LIMIT_PER_PROJECT"]
+INTAKE_SCHEMA = schemas.ReportIntakeSchema()
+RECEIPT_SCHEMA = schemas.ReportReceiptSchema()
 
 
 def _project_key() -> str:
     return request.headers.get("X-Project-Key", "")
+
+
+def _intake_limits(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Count every intake request, even one refused later (bad JSON, unknown key), per
+    client address and per project key."""
+
+    @wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        config = current_app.config
+        ratelimit.enforce(config["INTAKE_LIMIT_PER_ADDRESS"], "intake-address",
+                          ratelimit.client_address())
+        ratelimit.enforce(config["INTAKE_LIMIT_PER_PROJECT"], "intake-project", _project_key())
+        return view(*args, **kwargs)
+
+    return limited
 
 
 @blp.before_request
@@ -46,14 +57,11 @@ def _preflight() -> Any:
 
 @blp.route("")
 class Reports(MethodView):
-    decorators = [
-        limiter.limit(_limit_per_address, methods=["POST"]),
-        limiter.limit(_limit_per_project, key_func=_project_key, methods=["POST"]),
-    ]
-
+    @_intake_limits
     @json_only(max_bytes=schemas.MAX_BODY_BYTES)
-    @blp.arguments(schemas.ReportIntakeSchema)
-    @blp.response(201, schemas.ReportReceiptSchema)
+    # Instances, not classes: webargs would build a schema per request otherwise.
+    @blp.arguments(INTAKE_SCHEMA)
+    @blp.response(201, RECEIPT_SCHEMA)
     @blp.alt_response(200, schema=schemas.ReportReceiptSchema,
                       description="An Idempotency-Key replay: the first report, nothing new.")
     @blp.doc(parameters=[
@@ -65,7 +73,8 @@ class Reports(MethodView):
     ])
     def post(self, data: dict[str, Any]) -> Any:
         """Submit a report (public; authenticated by the project's key)"""
-        project = active_project_by_key(_project_key())
+        project = intake_project(
+            _project_key(), max_age=current_app.config["INTAKE_PROJECT_CACHE_SECONDS"])
         if project is None:
             raise Unauthorized("Unknown or disabled project key (X-Project-Key).")
         origin = request.headers.get("Origin")
@@ -113,6 +122,41 @@ class ReportStatus(MethodView):
     def get(self, query: dict[str, Any], public_id: str) -> Any:
         """The reporter's view of a report: status, last update, public replies"""
         return service.reporter_status(public_id=public_id, token=query["token"])
+
+
+# The reporter's answers: public (the status token is the credential), so limited per
+# client address and per report, counting refused requests too.
+REPORTER_MESSAGE_LIMIT_PER_ADDRESS = "10/minute;60/hour"
+REPORTER_MESSAGE_LIMIT_PER_REPORT = "20/hour"
+MESSAGE_BODY_BYTES = 16 * 1024
+
+
+def _message_limits(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        config = current_app.config
+        ratelimit.enforce(config.get("REPORTER_MESSAGE_LIMIT_PER_ADDRESS",
+                                     REPORTER_MESSAGE_LIMIT_PER_ADDRESS),
+                          "reporter-message-address", ratelimit.client_address())
+        ratelimit.enforce(config.get("REPORTER_MESSAGE_LIMIT_PER_REPORT",
+                                     REPORTER_MESSAGE_LIMIT_PER_REPORT),
+                          "reporter-message-report", str(kwargs.get("public_id", ""))[:64])
+        return view(*args, **kwargs)
+
+    return limited
+
+
+@blp.route("/<public_id>/messages")
+class ReporterMessages(MethodView):
+    @_message_limits
+    @json_only(max_bytes=MESSAGE_BODY_BYTES)
+    @blp.arguments(schemas.ReporterMessageSchema)
+    @blp.response(201, schemas.ReportStatusSchema)
+    def post(self, data: dict[str, Any], public_id: str) -> Any:
+        """The reporter answers (status token in the body); a ticket waiting on them
+        moves on"""
+        return service.reporter_answer(public_id=public_id, token=data["token"],
+                                       body=data["body"])
 
 
 def _receipt(receipt: service.Receipt) -> dict[str, Any]:

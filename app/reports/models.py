@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
@@ -50,12 +50,28 @@ class TaggingState(StrEnum):
     TAGGED = "tagged"
 
 
+# Indexes made only by migrations (PostgreSQL expression indexes that autogenerate cannot
+# compare): migrations/env.py and the models-agree test leave them out of the comparison.
+MIGRATION_ONLY_INDEXES = frozenset({"ix_reports_open_wording", "ix_reports_open_flagged_model"})
+
+
 class Report(db.Model):
     __tablename__ = "reports"
     __table_args__ = (
         UniqueConstraint("project_id", "idempotency_key"),
         Index("ix_reports_received", "received_at", "id"),
-        Index("ix_reports_board", "status", "priority", "received_at"),
+        # The board's columns (see triage.service._column_order), unmerged tickets only:
+        # open columns breached, then at risk first (sla_rank), then oldest first; closed
+        # columns most recently closed first. With assignee_id included, the "unassigned"
+        # filter is answered from the index too.
+        Index("ix_reports_board_open", "status", "sla_rank", "priority", "received_at", "id",
+              "assignee_id", postgresql_where=text("merged_into_id IS NULL"),
+              sqlite_where=text("merged_into_id IS NULL")),
+        # The board's "due soonest" order.
+        Index("ix_reports_board_due", "status", "sla_due_at", "id",
+              postgresql_where=text("merged_into_id IS NULL"),
+              sqlite_where=text("merged_into_id IS NULL")),
+        # ix_reports_board_closed needs DESC columns: declared after the class.
         Index("ix_reports_tagging_due", "tagging_state", "next_tagging_at"),
     )
 
@@ -104,6 +120,10 @@ class Report(db.Model):
     # A duplicate points at the ticket that survives; its reporters see that one's status.
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("reports.id", ondelete="SET NULL"), index=True)
+    # Kept by app.sla whenever a clock changes, so the board sorts and filters in SQL:
+    # the soonest due instant of the running clocks, and 0 breached / 1 at risk / 2 else.
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_rank: Mapped[int] = mapped_column(SmallInteger, default=2, server_default="2")
 
     project: Mapped[Project] = relationship()
     assignee: Mapped[User | None] = relationship()
@@ -114,6 +134,11 @@ class Report(db.Model):
         back_populates="report", cascade="all, delete-orphan", passive_deletes=True,
         order_by="ModerationTag.id",
     )
+
+
+Index("ix_reports_board_closed", Report.status, Report.priority, Report.updated_at.desc(),
+      Report.id.desc(), Report.assignee_id, postgresql_where=text("merged_into_id IS NULL"),
+      sqlite_where=text("merged_into_id IS NULL"))
 
 
 class ModerationTag(db.Model):
@@ -140,6 +165,7 @@ class ModerationTag(db.Model):
 class CommentKind(StrEnum):
     NOTE = "note"  # internal: staff only
     REPLY = "reply"  # public: shown to the reporter on the status page
+    REPORTER = "reporter"  # the reporter's own answer, sent from their status token
 
 
 class ReportComment(db.Model):

@@ -126,6 +126,18 @@ class StatusQuerySchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+MAX_REPORTER_MESSAGE = 5000
+
+
+class ReporterMessageSchema(Schema):
+    """The reporter's answer, sent with the status token intake gave them."""
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "The status token from the receipt."})
+    body = CleanString(required=True, validate=validate.Length(min=1, max=MAX_REPORTER_MESSAGE),
+                       metadata={"description": "The reporter's answer (plain text)."})
+
+
 class ModerationTagSchema(Schema):
     field = fields.String()
     category = fields.String()

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.moderation import Classification, ModerationUnavailable, Moderator
 from app.reports.models import ModerationTag, Report, TaggingState
 from app.reports.routing import route
+from app.reports.signals import report_routed
 
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
@@ -82,6 +83,8 @@ def _store(report: Report, fields: list[str], results: list[Classification]) -> 
     record(action="report.routed", subject_type="report", subject_id=report.public_id,
            before={"priority": before},
            after={"priority": str(routed.priority), "rule": routed.matched})
+    # SLA clocks start here (in this transaction), with the priority and tags just set.
+    report_routed.send(report)
 
 
 def tag_report(*, report_id: int, moderator: Moderator) -> bool:

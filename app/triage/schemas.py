@@ -24,6 +24,9 @@ def _no_nul(value: str) -> None:
     if "\x00" in value:
         raise ValidationError("Must not contain NUL characters.")
 MAX_COMMENT = 10_000
+# The board's orders besides the default (most urgent first), as the URL names them.
+DUE_SOONEST = "due"
+SORTS = {DUE_SOONEST: "Due soonest"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class BoardFilters:
     q: str | None = None
     received_from: date | None = None
     received_to: date | None = None
+    sort: str | None = None  # None: most urgent first; "due": due soonest (SORTS)
 
     def query_pairs(self) -> list[tuple[str, str]]:
         """The filters as the board's query string parameters, in one canonical order."""
@@ -56,12 +60,14 @@ class BoardFilters:
             pairs.append(("from", self.received_from.isoformat()))
         if self.received_to is not None:
             pairs.append(("to", self.received_to.isoformat()))
+        if self.sort:
+            pairs.append(("sort", self.sort))
         return pairs
 
 
 class BoardQuerySchema(Schema):
     """/board?project=…&priority=P0&priority=P1&category=…&flagged=…&reason=…&assignee=me
-    &q=…&from=YYYY-MM-DD&to=YYYY-MM-DD. Empty values mean "any"."""
+    &q=…&from=YYYY-MM-DD&to=YYYY-MM-DD&sort=due. Empty values mean "any"."""
 
     class Meta:
         unknown = EXCLUDE  # a shared link with an extra parameter still opens
@@ -75,6 +81,8 @@ class BoardQuerySchema(Schema):
     q = fields.String(validate=[validate.Length(max=200), _no_nul], allow_none=True)
     received_from = fields.Date(data_key="from", allow_none=True)
     received_to = fields.Date(data_key="to", allow_none=True)
+    sort = fields.String(validate=validate.OneOf(list(SORTS), error="Pick an order."),
+                         allow_none=True)
 
     @post_load
     def _to_filters(self, data: dict[str, Any], **kwargs: Any) -> BoardFilters:
@@ -86,7 +94,8 @@ class BoardQuerySchema(Schema):
             category=data.get("category"), flagged=data.get("flagged"),
             reason=data.get("reason"), assignee=data.get("assignee"),
             q=(data.get("q") or "").strip() or None,
-            received_from=data.get("received_from"), received_to=data.get("received_to"))
+            received_from=data.get("received_from"), received_to=data.get("received_to"),
+            sort=data.get("sort"))
 
 
 def board_filters(args: Any) -> BoardFilters:
@@ -106,8 +115,9 @@ class BulkActionSchema(Schema):
                                                              error="Not a ticket id.")),
                       required=True,
                       validate=validate.Length(min=1, max=200))
-    action = fields.String(required=True,
-                           validate=validate.OneOf(["move", "assign", "priority", "dismiss"]))
+    # "incident": open an incident with the selected tickets (the new-incident form).
+    action = fields.String(required=True, validate=validate.OneOf(
+        ["move", "assign", "priority", "dismiss", "incident"]))
     value = fields.String(load_default="", validate=validate.Length(max=32))
 
     @post_load

@@ -6,7 +6,7 @@ ticket it changes, and commits once. Bulk actions are the same functions given m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -32,8 +32,9 @@ from app.reports.models import (
     TaggingState,
 )
 from app.reports.service import surviving_ticket
+from app.sla import service as sla
 from app.triage.models import SavedView
-from app.triage.schemas import MAX_COMMENT, BoardFilters
+from app.triage.schemas import DUE_SOONEST, MAX_COMMENT, BoardFilters
 
 COLUMNS: tuple[Status, ...] = tuple(Status)
 OPEN = (Status.NEW, Status.TRIAGED, Status.IN_PROGRESS, Status.WAITING_ON_REPORTER)
@@ -56,6 +57,8 @@ def is_sensitive(categories: Sequence[str]) -> bool:
 class Card:
     report: Report
     duplicates: int = 0
+    # The SLA clocks its badges show (first response, resolution, the latest next update).
+    clocks: list[sla.ClockView] = field(default_factory=list)
 
     @property
     def categories(self) -> list[str]:
@@ -142,12 +145,18 @@ def actor_zone(actor: User) -> Any:
         return ZoneInfo("UTC")
 
 
-def _column_order(status: Status) -> tuple[Any, ...]:
-    # Most urgent first: priority, then the longest waiting. Closed columns show the most
-    # recently closed first within a priority.
-    if status in OPEN:
-        return (Report.priority, Report.received_at, Report.id)
-    return (Report.priority, Report.updated_at.desc(), Report.id.desc())
+def _column_order(status: Status, sort: str | None = None) -> tuple[Any, ...]:
+    # Closed columns: the most recently closed first within a priority (they have no
+    # running clocks, so "due soonest" would tell nothing there).
+    if status not in OPEN:
+        return (Report.priority, Report.updated_at.desc(), Report.id.desc())
+    # Due soonest: the running clock due first; tickets with none (no policy, paused,
+    # only breached clocks) last. Served by ix_reports_board_due.
+    if sort == DUE_SOONEST:
+        return (Report.sla_due_at.asc().nulls_last(), Report.id)
+    # Most urgent first: breached SLA, then at risk (sla_rank), then priority, then the
+    # longest waiting. Served by ix_reports_board_open.
+    return (Report.sla_rank, Report.priority, Report.received_at, Report.id)
 
 
 def board(*, actor: User, filters: BoardFilters, per_column: int = CARDS_PER_COLUMN) -> Board:
@@ -158,14 +167,23 @@ def board(*, actor: User, filters: BoardFilters, per_column: int = CARDS_PER_COL
         base = _apply(select(Report).where(Report.status == status), filters, actor)
         reports = list(db.session.scalars(
             base.options(selectinload(Report.assignee))
-            .order_by(*_column_order(status)).limit(per_column)))
+            .order_by(*_column_order(status, filters.sort)).limit(per_column)))
         capped = _apply(select(Report.id).where(Report.status == status), filters, actor)
         count = db.session.scalar(
             select(func.count()).select_from(capped.limit(COUNT_CAP).subquery()))
         columns.append(Column(status, [Card(r) for r in reports], count or 0))
-    _count_duplicates([card for column in columns for card in column.cards])
+    cards = [card for column in columns for card in column.cards]
+    _count_duplicates(cards)
+    _load_clocks(actor, cards)
     newest = db.session.scalar(select(func.max(Report.id))) or 0
     return Board(columns=columns, newest_id=newest, filters=filters)
+
+
+def _load_clocks(actor: User, cards: list[Card]) -> None:
+    """The SLA clocks of every card on the page, in one query."""
+    clocks = sla.clocks_of(actor=actor, report_ids=[card.report.id for card in cards])
+    for card in cards:
+        card.clocks = clocks.get(card.report.id, [])
 
 
 def _count_duplicates(cards: list[Card]) -> None:
@@ -293,9 +311,17 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, int | bool) else str(value)
 
 
-def _set_all(actor: User, ids: Sequence[str], action: str, attribute: str, value: Any) -> int:
-    """Set one attribute on every ticket named, auditing each change; one commit."""
-    changed = sum(_change(actor, r, action, attribute, value) for r in _reports(ids))
+def _set_all(actor: User, ids: Sequence[str], action: str, attribute: str, value: Any,
+             then: Callable[[Report, Any], None] | None = None) -> int:
+    """Set one attribute on every ticket named, auditing each change and calling `then`
+    (report, value before) for it (the SLA clocks follow); one commit."""
+    changed = 0
+    for report in _reports(ids):
+        before = getattr(report, attribute)
+        if _change(actor, report, action, attribute, value):
+            changed += 1
+            if then is not None:
+                then(report, before)
     db.session.commit()
     return changed
 
@@ -303,12 +329,14 @@ def _set_all(actor: User, ids: Sequence[str], action: str, attribute: str, value
 def move(*, actor: User, ids: Sequence[str], status: Status) -> int:
     """Move tickets to a column; returns how many changed."""
     require(actor, "reports:triage")
-    return _set_all(actor, ids, "report.status_changed", "status", Status(status))
+    return _set_all(actor, ids, "report.status_changed", "status", Status(status),
+                    lambda report, before: sla.status_changed(report=report, before=before))
 
 
 def set_priority(*, actor: User, ids: Sequence[str], priority: Priority) -> int:
     require(actor, "reports:triage")
-    return _set_all(actor, ids, "report.priority_changed", "priority", Priority(priority))
+    return _set_all(actor, ids, "report.priority_changed", "priority", Priority(priority),
+                    lambda report, _: sla.priority_changed(report=report, actor=actor))
 
 
 def assign(*, actor: User, ids: Sequence[str], assignee_id: int | None) -> int:
@@ -319,7 +347,8 @@ def assign(*, actor: User, ids: Sequence[str], assignee_id: int | None) -> int:
         if assignee is None or not assignee.active or assignee.role == Role.VIEWER:
             raise ValidationFailed("Tickets go to active staff who can triage.",
                                    fields={"assignee": ["Not an active responder."]})
-    return _set_all(actor, ids, "report.assigned", "assignee_id", assignee_id)
+    return _set_all(actor, ids, "report.assigned", "assignee_id", assignee_id,
+                    lambda report, _: sla.assigned(report=report))
 
 
 def _comment(actor: User, public_id: str, body: str, kind: CommentKind) -> ReportComment:
@@ -336,6 +365,8 @@ def _comment(actor: User, public_id: str, body: str, kind: CommentKind) -> Repor
     action = "report.note_added" if kind == CommentKind.NOTE else "report.replied"
     record(action=action, subject_type="report", subject_id=report.public_id, actor=actor,
            after={"comment_id": comment.id, "public": kind == CommentKind.REPLY})
+    if kind == CommentKind.REPLY:
+        sla.replied(report=report)
     db.session.commit()
     return comment
 
@@ -366,7 +397,8 @@ def merge(*, actor: User, duplicate_id: str, into_id: str) -> Report:
     followers = list(db.session.scalars(
         select(Report).where(Report.merged_into_id == duplicate.id)))
     for report in [duplicate, *followers]:
-        _change(actor, report, "report.merged", "merged_into_id", survivor.id)
+        if _change(actor, report, "report.merged", "merged_into_id", survivor.id):
+            sla.merged(report=report, actor=actor)
     record(action="report.duplicate_merged", subject_type="report",
            subject_id=survivor.public_id, actor=actor,
            after={"duplicate": duplicate.public_id})

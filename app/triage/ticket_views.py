@@ -17,8 +17,12 @@ from werkzeug.wrappers import Response
 
 from app.audit.models import AuditEvent
 from app.auth.models import Role
+from app.auth.service import PERMISSIONS
+from app.core.clock import now
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from app.incidents.links import incident_for_reports
 from app.reports.models import Priority, Status
+from app.sla import panel, present
 from app.triage import schemas, service
 from app.triage.views import act, parse
 
@@ -41,6 +45,10 @@ ACTIONS = {
     "report.replied": "Public reply sent",
     "report.merged": "Merged as a duplicate",
     "report.duplicate_merged": "Duplicate merged in",
+    "sla.retargeted": "SLA target changed",
+    "sla.at_risk": "SLA at risk",
+    "sla.breached": "SLA breached",
+    "sla.withdrawn": "SLA clock withdrawn",
 }
 ACTORS = {"system": "Flagdesk", "reporter": "Reporter"}
 
@@ -90,13 +98,55 @@ def _detail(event: AuditEvent) -> str | None:
     return None
 
 
+def _instant(value: Any, zone: Any) -> str:
+    """A stored ISO instant in the reader's zone ("—" when there is none)."""
+    if not value:
+        return "—"
+    return datetime.fromisoformat(str(value)).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _target(facts: dict[str, Any]) -> str:
+    """A target and where it came from: "4h (P2)", "30m (self-harm, around the clock)"."""
+    source = facts.get("category") or facts.get("priority") or "?"
+    counted = ", around the clock" if facts.get("always_on") else ""
+    return f"{present.target(facts.get('target_minutes') or 0)} ({source}{counted})"
+
+
+def _sla_change(event: AuditEvent, zone: Any) -> tuple[str | None, str | None, str | None]:
+    """(before, after, detail) of an SLA event, in words."""
+    before, after = event.before or {}, event.after or {}
+    facts = after if "metric" in after else before
+    metric = present.metric_label(facts.get("metric", ""), facts.get("sequence") or 0)
+    if event.action == "sla.retargeted":
+        start = "the reply" if facts.get("metric") == "next_update" else "receipt"
+        return (_target(before), _target(after),
+                f"{metric}, counted from {start}: due {_instant(after.get('due_at'), zone)}")
+    if event.action == "sla.at_risk":
+        return None, None, f"{metric}: due {_instant(after.get('due_at'), zone)}"
+    if event.action == "sla.breached":
+        late = "; found after the fact, nobody was paged" if after.get("late") else ""
+        return None, None, (f"{metric}: the {present.target(after.get('target_minutes') or 0)}"
+                            f" target ran out {_instant(after.get('due_at'), zone)}{late}")
+    if event.action == "sla.withdrawn":
+        reason = str(after.get("reason") or "")
+        reason = "merged into another ticket" if reason == "merged" else reason
+        return None, None, f"{metric}: {reason}" if reason else metric
+    return None, None, None
+
+
 def history_rows(ticket: service.Ticket, zone: Any) -> list[HistoryRow]:
     """The audit events in words: when (in the reader's zone), who, what, before → after."""
     rows = []
     for event in ticket.history:
         before, after = event.before or {}, event.after or {}
-        changed = next((k for k in ("status", "priority", "assignee_id", "merged_into_id")
-                        if k in before), None)
+        if event.action.startswith("sla."):
+            old, new, detail = _sla_change(event, zone)
+        else:
+            changed = next((k for k in ("status", "priority", "assignee_id", "merged_into_id")
+                            if k in before), None)
+            old = _value(changed, before.get(changed), ticket) if changed else None
+            new = _value(changed, after.get(changed), ticket) if changed else None
+            detail = _detail(event)
         if event.actor_type == "user":
             actor = ticket.people.get(event.actor_id or 0, "a former user")
         else:
@@ -105,9 +155,7 @@ def history_rows(ticket: service.Ticket, zone: Any) -> list[HistoryRow]:
             at=event.at.astimezone(zone), actor=actor,
             action=ACTIONS.get(event.action,
                                event.action.rpartition(".")[2].replace("_", " ").capitalize()),
-            before=_value(changed, before.get(changed), ticket) if changed else None,
-            after=_value(changed, after.get(changed), ticket) if changed else None,
-            detail=_detail(event)))
+            before=old, after=new, detail=detail))
     return rows
 
 
@@ -117,13 +165,21 @@ def _page(public_id: str, *, status: int = 200, errors: dict[str, str] | None = 
     ticket = service.ticket(actor=actor, public_id=public_id)
     zone = service.actor_zone(actor)
     can_triage = Role(actor.role).at_least(Role.RESPONDER)
+    report_id = ticket.report.id
     html = render_template(
         "triage/ticket.html", ticket=ticket, history=history_rows(ticket, zone),
         staff=service.staff(actor=actor) if can_triage else [],
         priorities=list(Priority), statuses=list(Status), can_triage=can_triage,
         sensitive_categories=[c for c in ticket.report.flagged_categories or []
                               if service.is_sensitive([c])],
+        sla_clocks=[present.panel_row(c, now())
+                    for c in panel.ticket_clocks(actor=actor, report=ticket.report)],
         local=_local(zone), max_comment=service.MAX_COMMENT,
+        # The incident it is in (the badge) and what the reader may do about incidents
+        # (the suggestions panel comes from the incidents pages, loaded by htmx).
+        incident=incident_for_reports([report_id]).get(report_id),
+        can_read_incidents=Role(actor.role).at_least(PERMISSIONS["incidents:read"]),
+        can_open_incident=Role(actor.role).at_least(PERMISSIONS["incidents:manage"]),
         errors=errors or {}, drafts=drafts or {})
     return html, status
 

@@ -22,11 +22,14 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from app.auth.models import User
+from app.auth.models import Role, User
+from app.auth.service import PERMISSIONS
 from app.core.clock import now
 from app.core.errors import ValidationFailed
 from app.core.http import local_path
+from app.incidents.links import incident_for_reports
 from app.reports.models import Priority, Reason, Status
+from app.sla import present
 from app.triage import schemas, service
 
 triage = Blueprint("triage", __name__)
@@ -68,9 +71,14 @@ def local_time(instant: datetime, viewer: User) -> str:
     return instant.astimezone(service.actor_zone(viewer)).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def sla_badges(clocks: list[Any], status: str) -> list[present.Badge]:
+    """A card's SLA badges as of now: time left or over, breached and at risk first."""
+    return present.badges(clocks, now(), open_ticket=status in service.OPEN)
+
+
 @triage.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"age": age, "local_time": local_time}
+    return {"age": age, "local_time": local_time, "sla_badges": sla_badges}
 
 
 # --- the board -------------------------------------------------------------------------
@@ -109,8 +117,16 @@ def _board_context(filters: service.BoardFilters | None, raw: MultiDict) -> dict
     did not parse (the page then shows the errors instead of columns)."""
     actor = current_user._get_current_object()
     query = _query(filters) if filters is not None else ""
+    board = service.board(actor=actor, filters=filters) if filters is not None else None
+    role = Role(actor.role)
     return {
-        "board": service.board(actor=actor, filters=filters) if filters is not None else None,
+        "board": board,
+        # Which incident each card's report is in: one query for the whole page.
+        "incident_badges": incident_for_reports(
+            card.report.id for column in board.columns for card in column.cards)
+        if board is not None else {},
+        "can_read_incidents": role.at_least(PERMISSIONS["incidents:read"]),
+        "can_open_incident": role.at_least(PERMISSIONS["incidents:manage"]),
         "filters": filters,
         "form": raw,
         "query": query,
@@ -122,6 +138,7 @@ def _board_context(filters: service.BoardFilters | None, raw: MultiDict) -> dict
         "priorities": list(Priority),
         "reasons": list(Reason),
         "statuses": list(Status),
+        "sorts": schemas.SORTS,
         "can_triage": current_user.role != "viewer",
         "reveal_default": bool(current_user.reveal_sensitive),
         "poll_ms": current_app.config["BOARD_POLL_MS"],
@@ -178,6 +195,8 @@ def board_action() -> Response | str:
     data = parse(schemas.BulkActionSchema(), {
         "ids": request.form.getlist("ids"), "action": action,
         "value": request.form.get("value", request.form.get(action, ""))})
+    if data["action"] == "incident":
+        return _to_new_incident(data["ids"])
     back = request.form.get("back", "")
     filters = _filters(back)  # before acting: a bad return address must change nothing
     changed = act(data["ids"], data["action"], data["value"])
@@ -188,6 +207,15 @@ def board_action() -> Response | str:
         return response
     flash(_updated(changed), "info")
     return redirect(board_url(filters))
+
+
+def _to_new_incident(ids: list[str]) -> Response:
+    """The selected tickets go to the new-incident form, preselected (it checks that the
+    reader may open incidents). htmx follows HX-Redirect with a full page load."""
+    target = url_for("incidents.new_page", report=ids)
+    if request.headers.get("HX-Request"):
+        return Response(status=204, headers={"HX-Redirect": target})
+    return redirect(target, code=303)
 
 
 @triage.post("/board/views")

@@ -145,10 +145,10 @@ def test_deactivating_signs_a_user_out_and_stops_their_tokens(client, admin, mak
     response = post_form(client, f"/admin/users/{user.id}/active", {"active": "false"},
                          follow_redirects=True)
     assert "Rex is deactivated." in response.get_data(as_text=True)
-    assert load_user(str(user.id)) is None and authenticate_token(raw) is None
+    assert load_user(user.get_id()) is None and authenticate_token(raw) is None
     assert sign_in(email=user.email, password="correct horse battery") is None
     post_form(client, f"/admin/users/{user.id}/active", {"active": "true"})
-    assert load_user(str(user.id)) is not None
+    assert load_user(user.get_id()) is not None
     assert [e.action for e in audit("user.deactivated") + audit("user.reactivated")] == [
         "user.deactivated", "user.reactivated"]
 

@@ -137,3 +137,21 @@ def test_a_signed_in_visit_to_login_goes_on(client, make_user):
     sign_in(client, user.email)
     response = client.get("/login?next=//evil.example")
     assert response.status_code == 302 and response.headers["Location"] == "/board"
+
+
+def test_a_password_reset_signs_out_every_session_of_that_user(app, client, make_user):
+    from app.auth import service as users
+
+    admin = make_user(Role.ADMIN)
+    user = make_user(Role.RESPONDER)
+    other = make_user(Role.RESPONDER)
+    other_client = app.test_client()
+    assert sign_in(client, user.email).status_code == 302
+    assert sign_in(other_client, other.email).status_code == 302
+    assert client.get("/board").status_code == 200
+
+    users.reset_password(actor=admin, user_id=user.id)
+
+    response = client.get("/board")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert other_client.get("/board").status_code == 200  # nobody else is signed out

@@ -306,21 +306,24 @@ def test_the_same_key_with_another_body_is_409(submit):
 
 
 def test_two_retries_racing_create_one_report(submit, monkeypatch):
-    """The second request passes the look-up before the first commits, then loses the
-    insert on the unique constraint: it must answer with the first report."""
-    first = submit(headers={"Idempotency-Key": "race"})
+    """No look-up precedes the insert, so there is no window for a racing retry: the
+    unique key decides (INSERT … ON CONFLICT DO NOTHING), and only the request that
+    inserted nothing reads the first report, to answer with it."""
     real_lookup = service._by_idempotency_key
     calls = []
 
-    def lookup_missing_the_first_time(project, key):
+    def recording_lookup(project_id, key):
         calls.append(key)
-        return None if len(calls) == 1 else real_lookup(project, key)
+        return real_lookup(project_id, key)
 
-    monkeypatch.setattr(service, "_by_idempotency_key", lookup_missing_the_first_time)
+    monkeypatch.setattr(service, "_by_idempotency_key", recording_lookup)
+    first = submit(headers={"Idempotency-Key": "race"})
+    assert first.status_code == 201
+    assert calls == []
     second = submit(headers={"Idempotency-Key": "race"})
     assert second.status_code == 200
     assert second.json["id"] == first.json["id"]
-    assert len(calls) == 2
+    assert calls == ["race"]
     assert count_reports() == 1
 
 

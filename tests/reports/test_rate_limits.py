@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from app.extensions import limiter
+from app.core import ratelimit
 from tests.conftest import report_body
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -21,11 +21,11 @@ def limits(app):
     def set_limits(per_address: str, per_project: str) -> None:
         app.config["INTAKE_LIMIT_PER_ADDRESS"] = per_address
         app.config["INTAKE_LIMIT_PER_PROJECT"] = per_project
-        limiter.reset()
+        ratelimit.reset()
 
     yield set_limits
     app.config.update(saved)
-    limiter.reset()
+    ratelimit.reset()
 
 
 def test_per_address_limit(submit, limits):
@@ -74,3 +74,41 @@ def test_limits_are_kept_in_redis_when_configured(secondary_app):
     finally:
         for key in connection.keys(f"*{prefix}*"):
             connection.delete(key)
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_in_process_counters_end_with_their_window_and_are_swept(monkeypatch):
+    """The embedded default counts in process without a cleanup thread: a counter is
+    fresh again once its window ends, and counters never read again are dropped."""
+    import limits.storage.memory
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from app.core import ratelimit as module
+
+    clock = FakeTime()
+    monkeypatch.setattr(limits.storage.memory, "time", clock)
+    monkeypatch.setattr(module, "time", clock)
+    storage = module.ProcessMemoryStorage()
+    first_timer = storage.timer  # MemoryStorage starts one at construction
+    first_timer.join()
+    limiter = FixedWindowRateLimiter(storage)
+    two_a_second = parse("2/second")
+    assert [limiter.hit(two_a_second, "k") for _ in range(3)] == [True, True, False]
+    clock.now += 1.5
+    assert limiter.hit(two_a_second, "k")
+
+    storage.SWEEP_EVERY = 3
+    limiter.hit(two_a_second, "other")
+    clock.now += 5
+    limiter.hit(two_a_second, "x")  # the third increment since the setting: a sweep
+    assert [key for key in storage.storage if "other" in key or "/k/" in key] == []
+    assert [key for key in storage.storage if "/x/" in key]
+    assert storage.timer is first_timer  # no cleanup thread was started per increment

@@ -1,0 +1,1 @@
+"""Incidents: linked reports, timelines, retrospectives, action items and exports."""

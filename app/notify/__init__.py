@@ -1,0 +1,1 @@
+"""Outbound notifications: signed webhooks and e-mail, sent from an outbox table."""
