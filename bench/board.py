@@ -61,7 +61,7 @@ from psycopg.types.json import Jsonb
 PG_SERVER = "postgres@127.0.0.1:5432"
 DEFAULT_DATABASE = "flagdesk_bench_board"
 # Bumped whenever the generated data changes, so that --reuse refills an older database.
-FILL_VERSION = "board-fill-2"
+FILL_VERSION = "board-fill-3"
 PASSWORD = "bench-board-password"  # of every staff user in the bench database only
 RESULTS = REPO / "bench" / "results"
 
@@ -80,8 +80,9 @@ PAGES = {
                   urlencode([("category", "hate"), ("priority", "P0"), ("priority", "P1"),
                              ("assignee", "none")])),
     "search": ("q=citation", urlencode([("q", "citation")])),
+    "due": ("due soonest", urlencode([("sort", "due")])),
 }
-DEFAULT_PAGES = "first,filtered,filtered2"
+DEFAULT_PAGES = "first,filtered,filtered2,due"
 
 
 # --- the data ---------------------------------------------------------------------------
@@ -472,6 +473,49 @@ class FillReport:
     inconsistent: int
 
 
+# Every open, unmerged ticket gets a first-response and a resolution clock, as app/sla
+# starts them (targets of app.sla.policies' defaults, counted around the clock here: the
+# board only reads due instants and states). Old open tickets are breached, as they would
+# be; a first response is achieved once a ticket left New.
+INSERT_CLOCKS = """
+INSERT INTO sla_clocks (report_id, metric, sequence, state, priority, target_minutes,
+                        always_on, started_at, at_risk_at, due_at, pauses, paused_seconds,
+                        breached_at, outcome_at, stopped_at, updated_at)
+SELECT r.id, t.metric, 0, c.state, r.priority, t.minutes, r.priority = 'P0', r.received_at,
+       c.at_risk_at, c.due_at, '[]'::jsonb, 0,
+       CASE WHEN c.state = 'breached' THEN c.due_at END,
+       CASE WHEN c.state IN ('breached', 'achieved') THEN least(c.due_at, now()) END,
+       CASE WHEN c.state = 'achieved' THEN r.updated_at END, now()
+FROM reports r
+JOIN (VALUES ('P0', 'first_response', 15), ('P1', 'first_response', 60),
+             ('P2', 'first_response', 240), ('P3', 'first_response', 1440),
+             ('P4', 'first_response', 4320), ('P0', 'resolution', 240),
+             ('P1', 'resolution', 1440), ('P2', 'resolution', 4320),
+             ('P3', 'resolution', 10080), ('P4', 'resolution', 20160))
+     AS t (priority, metric, minutes) ON t.priority = r.priority
+CROSS JOIN LATERAL (
+    SELECT r.received_at + make_interval(mins => t.minutes) AS due_at,
+           r.received_at + make_interval(secs => t.minutes * 45) AS at_risk_at) d
+CROSS JOIN LATERAL (
+    SELECT d.due_at, d.at_risk_at,
+           CASE WHEN t.metric = 'first_response' AND r.status <> 'new' THEN 'achieved'
+                WHEN d.due_at <= now() THEN 'breached'
+                WHEN d.at_risk_at <= now() THEN 'at_risk'
+                ELSE 'running' END AS state) c
+WHERE r.merged_into_id IS NULL
+  AND r.status IN ('new', 'triaged', 'in_progress', 'waiting_on_reporter')
+"""
+
+UPDATE_SLA_COLUMNS = """
+UPDATE reports r SET sla_rank = s.rank, sla_due_at = s.due
+FROM (SELECT report_id,
+             min(CASE state WHEN 'breached' THEN 0 WHEN 'at_risk' THEN 1 ELSE 2 END) AS rank,
+             min(due_at) FILTER (WHERE state IN ('running', 'at_risk')) AS due
+      FROM sla_clocks GROUP BY report_id) s
+WHERE s.report_id = r.id
+"""
+
+
 def fill(database: str, reports: int, projects: list[int], staff: list[int],
          log: bool = True) -> FillReport:
     """Fill the migrated, seeded database with `reports` reports and their tags."""
@@ -511,6 +555,8 @@ def fill(database: str, reports: int, projects: list[int], staff: list[int],
         step("insert moderation tags", INSERT_TAGS,
              {"categories": list(TAG_CATEGORIES), "per_field": len(TAG_CATEGORIES),
               "model": local_model_id()})
+        step("insert SLA clocks of open tickets", INSERT_CLOCKS)
+        step("keep the board's SLA columns", UPDATE_SLA_COLUMNS)
         connection.execute("DROP TABLE seed")
         for table in ("reports", "moderation_tags"):
             connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -521,9 +567,10 @@ def fill(database: str, reports: int, projects: list[int], staff: list[int],
         steps.append(("rebuild indexes", time.monotonic() - begun))
         if log:
             print(f"#   rebuild indexes: {steps[-1][1]:.1f} s", flush=True)
-        after = sorted((i.name, i.create())
-                       for i in secondary_indexes(connection, ("reports", "moderation_tags")))
-        if after != before:
+        # By name: PostgreSQL may print a recreated expression index's predicate differently.
+        tables = ("reports", "moderation_tags")
+        after = sorted(i.name for i in secondary_indexes(connection, tables))
+        if after != [name for name, _ in before]:
             raise SetupError(f"indexes differ after the rebuild:\n{before}\n{after}")
         step("vacuum analyze", "VACUUM ANALYZE")
         seconds = time.monotonic() - started

@@ -179,6 +179,8 @@ ROUTES: dict[str, Route] = {
         "POST", lambda w: f"/incidents/{w.incident}/reports/{w.other_report}/unlink", LEADS),
     "incidents.reports_page": Route("GET", lambda w: f"/incidents/{w.incident}/reports",
                                     INCIDENT_READ),
+    "incidents.facts_panel": Route("GET", lambda w: f"/incidents/{w.incident}/facts",
+                                   INCIDENT_READ),
     "incidents.timeline_page": Route("GET", lambda w: f"/incidents/{w.incident}/timeline",
                                      INCIDENT_READ),
     "incidents.add_entry": Route("POST", lambda w: f"/incidents/{w.incident}/timeline",

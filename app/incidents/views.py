@@ -303,6 +303,18 @@ def unlink(public_id: str, report_id: str) -> Response | tuple[str, int]:
     return _act(public_id, "link", do, "#reports")
 
 
+@incidents.get("/incidents/<public_id>/facts")
+def facts_panel(public_id: str) -> tuple[str, int]:
+    """The facts computed from the data; the incident page loads them after itself (htmx),
+    since they aggregate every linked report. Without script, a page of their own."""
+    actor = _actor()
+    facts = service.incident_facts(actor=actor, incident_id=public_id)
+    if request.headers.get("HX-Request"):
+        return render_template("incidents/_facts.html", facts=facts), 200
+    return render_template("incidents/facts.html", facts=facts, incident=service.get_incident(
+        actor=actor, incident_id=public_id)), 200
+
+
 @incidents.get("/incidents/<public_id>/reports")
 def reports_page(public_id: str) -> tuple[str, int]:
     number = forms.page_number(request.args)

@@ -5,6 +5,7 @@ signing off and publishing the retrospective; screenshots of the pages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.auth.models import Role, User
+from app.core.clock import now
 from app.extensions import db
 from app.incidents import service
 from app.incidents.models import ActionItemStatus, Incident
@@ -185,7 +187,8 @@ def test_a_screenshot_of_an_incident(live_server, page, sign_in, add):
         actor = as_user(lead.id)
         incident = service.open_incident(
             actor=actor, title="Geography answers name the wrong capitals", severity="SEV2",
-            report_ids=reports, participant_ids=[responder.id])
+            report_ids=reports, participant_ids=[responder.id],
+            started_at=now() - timedelta(hours=2), detected_at=now() - timedelta(minutes=80))
         pid = incident.public_id
         service.set_status(actor=actor, incident_id=pid, status="identified")
         service.add_timeline_entry(actor=as_user(responder.id), incident_id=pid,
@@ -206,6 +209,7 @@ def test_a_screenshot_of_an_incident(live_server, page, sign_in, add):
     page.set_viewport_size({"width": 1280, "height": 1100})
     page.goto(live_server(f"/incidents/{pid}"))
     expect(page.get_by_test_id("linked-count")).to_have_text("14")
+    expect(page.locator("#facts-body")).to_contain_text("Time to detect")  # loaded by htmx
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "incident.png"))
     page.screenshot(path=str(ARTIFACTS / "incident-full.png"), full_page=True)

@@ -391,6 +391,25 @@ def test_the_incident_page_does_not_grow_with_its_reports(client, lead, project)
     assert statements(big) == statements(small)
 
 
+def test_the_facts_come_in_a_request_of_their_own(client, lead, responder, project):
+    reports = [make_report(project, received_at=at(5, 8, n), categories=["hate"] if n else [])
+               for n in range(3)]
+    incident = opened(lead, project, *reports, started_at=at(5, 8), detected_at=at(5, 8, 40))
+    pid = incident.public_id
+    service.set_status(actor=lead, incident_id=pid, status="resolved", at=at(5, 9, 30))
+    as_user(client, responder)
+    page = html(client.get(f"/incidents/{pid}"))
+    assert f'hx-get="/incidents/{pid}/facts"' in page and 'data-fact="detect"' not in page
+    fragment = html(client.get(f"/incidents/{pid}/facts", headers={"HX-Request": "true"}))
+    assert "<html" not in fragment
+    assert 'data-fact="detect">40 min<' in fragment
+    assert 'data-fact="mitigate">1 h 30 min<' in fragment  # resolving mitigates too
+    assert 'data-fact="resolve">1 h 30 min<' in fragment
+    assert re.search(r"hate</span> <span class=\"n\">2<", fragment)
+    alone = client.get(f"/incidents/{pid}/facts")
+    assert alone.status_code == 200 and "<html" in html(alone)
+
+
 def test_the_status_walk(client, lead, responder, project):
     incident = opened(lead, project, detected_at=at(5, 9))
     as_user(client, lead)
