@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -878,17 +879,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    unwind_on_termination()  # gunicorn stopped and the database dropped on SIGTERM too
-    print(f"# bench/board.py: {args.reports:,} reports in {args.database}; "
+    return run_bench("board.py", f"{args.reports:,} reports", args, run)
+
+
+def run_bench(script: str, what: str, args: argparse.Namespace,
+              body: Callable[[argparse.Namespace, Path], int]) -> int:
+    """The main of every PostgreSQL bench: `body(args, workdir)` in a temporary directory,
+    exit 2 when the run itself broke and 130 when interrupted (servers stopped and the
+    database dropped on SIGTERM too), and the database dropped at the end unless --keep."""
+    unwind_on_termination()
+    print(f"# bench/{script}: {what} in {args.database}; "
           f"{os.cpu_count()} CPUs; load average {load_average()}", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="flagdesk-board-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"flagdesk-{Path(script).stem}-"))
     try:
-        return run(args, workdir)
+        admin_connection().close()
+        return body(args, workdir)
     except SetupError as error:
         print(f"bench: the run broke: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bench: interrupted; server stopped", file=sys.stderr)
+        print("bench: interrupted; what it started is stopped", file=sys.stderr)
         return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -896,7 +906,6 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(SetupError, psycopg.Error):
                 drop_database(args.database)
                 print(f"# dropped {args.database} (--keep keeps it)", file=sys.stderr)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,12 +33,9 @@ the run itself broke (2: set-up failed, a server did not start) or was interrupt
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,11 +52,11 @@ from board import (
     admin_connection,
     app_env,
     create_database,
-    drop_database,
     fill,
     load_average,
     migrate,
     print_fill,
+    run_bench,
     seed_app,
     server_url,
     wait_for_quiet,
@@ -71,7 +68,6 @@ from intake import (
     client_seconds,
     machine_busy_seconds,
     serving,
-    unwind_on_termination,
 )
 from psycopg.types.json import Jsonb
 
@@ -578,26 +574,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    unwind_on_termination()  # gunicorn stopped and the database dropped on SIGTERM too
-    print(f"# bench/incidents.py: {args.reports:,} reports in {args.database}; "
-          f"{os.cpu_count()} CPUs; load average {load_average()}", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="flagdesk-incidents-"))
-    try:
-        admin_connection().close()
-        return run(args, workdir)
-    except SetupError as error:
-        print(f"bench: the run broke: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; server stopped", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not args.keep:
-            with contextlib.suppress(SetupError, psycopg.Error):
-                drop_database(args.database)
-                print(f"# dropped {args.database} (--keep keeps it)", file=sys.stderr)
-
+    return run_bench("incidents.py", f"{args.reports:,} reports", args, run)
 
 if __name__ == "__main__":
     sys.exit(main())

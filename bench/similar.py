@@ -30,15 +30,12 @@ the run itself broke (2) or was interrupted (130).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import random
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,16 +49,16 @@ from board import (
     app_database_url,
     app_env,
     create_database,
-    drop_database,
     fill,
     load_average,
     migrate,
     print_fill,
+    run_bench,
     seed_app,
     server_url,
     wait_for_quiet,
 )
-from intake import APP_ENV_KEYS, REPO, SetupError, unwind_on_termination
+from intake import APP_ENV_KEYS, REPO
 from psycopg.types.json import Jsonb
 
 DEFAULT_DATABASE = "flagdesk_bench_similar"
@@ -469,26 +466,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    unwind_on_termination()
-    print(f"# bench/similar.py: {args.reports:,} reports in {args.database}; "
-          f"{os.cpu_count()} CPUs; load average {load_average()}", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="flagdesk-similar-"))
-    try:
-        admin_connection().close()
-        return run(args, workdir)
-    except SetupError as error:
-        print(f"bench: the run broke: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not args.keep:
-            with contextlib.suppress(SetupError, psycopg.Error):
-                drop_database(args.database)
-                print(f"# dropped {args.database} (--keep keeps it)", file=sys.stderr)
-
+    return run_bench("similar.py", f"{args.reports:,} reports", args, run)
 
 if __name__ == "__main__":
     sys.exit(main())

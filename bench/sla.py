@@ -36,10 +36,8 @@ import argparse
 import contextlib
 import os
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,16 +45,15 @@ from pathlib import Path
 
 import psycopg
 from board import (
-    admin_connection,
     app_database_url,
     create_database,
-    drop_database,
     load_average,
+    run_bench,
     secondary_indexes,
     server_url,
     wait_for_quiet,
 )
-from intake import APP_ENV_KEYS, REPO, SetupError, unwind_on_termination
+from intake import APP_ENV_KEYS, REPO
 
 DEFAULT_DATABASE = "flagdesk_bench_sla"
 TARGET_SWEEP_S = 5.0
@@ -532,26 +529,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    unwind_on_termination()
-    print(f"# bench/sla.py: {args.tickets:,} open tickets in {args.database}; "
-          f"{os.cpu_count()} CPUs; load average {load_average()}", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="flagdesk-sla-"))
-    try:
-        admin_connection().close()
-        return run(args, workdir)
-    except SetupError as error:
-        print(f"bench: the run broke: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not args.keep:
-            with contextlib.suppress(SetupError, psycopg.Error):
-                drop_database(args.database)
-                print(f"# dropped {args.database} (--keep keeps it)", file=sys.stderr)
-
+    return run_bench("sla.py", f"{args.tickets:,} open tickets", args, run)
 
 if __name__ == "__main__":
     sys.exit(main())
