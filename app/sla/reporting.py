@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import select
 
 from app.auth.models import User
 from app.auth.service import require
@@ -110,30 +110,13 @@ def _weekly_times(start: datetime, end: datetime,
                   project_id: int | None) -> dict[tuple[str, int, str, str], _Times]:
     """Median and nearest-rank 90th percentile of the calendar time to first response and
     to resolution, per ISO week the clock stopped in, project, metric and priority."""
-    week = stats._week_start(SlaClock.stopped_at)
-    keys = [week.label("week"), Report.project_id.label("project"),
-            SlaClock.metric.label("metric"), SlaClock.priority.label("priority")]
-    partition = [week, Report.project_id, SlaClock.metric, SlaClock.priority]
-    value = SlaClock.elapsed_seconds
-    ranked = (select(*keys, value.label("v"),
-                     func.row_number().over(partition_by=partition, order_by=value).label("rn"),
-                     func.count().over(partition_by=partition).label("n"))
-              .join(Report, Report.id == SlaClock.report_id)
-              .where(SlaClock.metric.in_([Metric.FIRST_RESPONSE, Metric.RESOLUTION]),
-                     SlaClock.stopped_at >= start, SlaClock.stopped_at < end,
-                     value.is_not(None)))
-    if project_id is not None:
-        ranked = ranked.where(Report.project_id == project_id)
-    r = ranked.subquery()
-    two, ten, nine = literal_column("2"), literal_column("10"), literal_column("9")
-    group = [r.c.week, r.c.project, r.c.metric, r.c.priority]
-    query = select(*group, func.max(r.c.n).label("n"),
-                   func.min(case((r.c.rn * two >= r.c.n, r.c.v))).label("median"),
-                   func.min(case((r.c.rn * ten >= r.c.n * nine, r.c.v))).label("p90"),
-                   ).group_by(*group)
+    query = stats.time_percentiles(
+        {"week": stats.week_start(SlaClock.stopped_at), "project": Report.project_id,
+         "metric": SlaClock.metric, "priority": SlaClock.priority},
+        start=start, end=end, project_id=project_id)
     found = {}
     for row in db.session.execute(query).mappings():
-        key = (stats._iso_week(row["week"]) or "", int(row["project"]), str(row["metric"]),
+        key = (stats.iso_week(row["week"]) or "", int(row["project"]), str(row["metric"]),
                str(row["priority"]))
         found[key] = _Times(int(row["n"]), row["median"], row["p90"])
     return found

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import Select, case, func, literal_column, select
 
 from app.auth.models import User
 from app.auth.service import require
@@ -58,14 +58,14 @@ class ResponseTimes:
     p90_seconds: int | None
 
 
-def _week_start(column: Any) -> Any:
+def week_start(column: Any) -> Any:
     """The Monday (UTC) of the week an instant lies in, as SQL."""
     if db.session.get_bind().dialect.name == "postgresql":
         return func.date(func.date_trunc("week", func.timezone("UTC", column)))
     return func.date(column, "-6 days", "weekday 1")
 
 
-def _iso_week(value: Any) -> str | None:
+def iso_week(value: Any) -> str | None:
     if value is None:
         return None
     day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
@@ -87,7 +87,7 @@ def attainment(*, actor: User, start: datetime, end: datetime, project_id: int |
     require(actor, "reports:read")
     groups = _groups(by)
     columns = {"metric": SlaClock.metric, "priority": SlaClock.priority,
-               "project": Report.project_id, "week": _week_start(SlaClock.outcome_at)}
+               "project": Report.project_id, "week": week_start(SlaClock.outcome_at)}
     chosen = [columns[g].label(g) for g in groups]
     achieved = func.sum(case((SlaClock.state == ClockState.ACHIEVED, 1), else_=0))
     breached = func.sum(case((SlaClock.state == ClockState.BREACHED, 1), else_=0))
@@ -107,7 +107,7 @@ def attainment(*, actor: User, start: datetime, end: datetime, project_id: int |
             metric=Metric(row["metric"]) if "metric" in row else None,
             priority=str(row["priority"]) if "priority" in row else None,
             project_id=row["project"] if "project" in row else None,
-            week=_iso_week(row["week"]) if "week" in row else None,
+            week=iso_week(row["week"]) if "week" in row else None,
             achieved=int(row["achieved"]), breached=int(row["breached"])))
     return rows
 
@@ -122,24 +122,9 @@ def response_times(*, actor: User, start: datetime, end: datetime,
     groups = [g for g in _groups(["metric", *by]) if g != "week"]
     columns = {"metric": SlaClock.metric, "priority": SlaClock.priority,
                "project": Report.project_id}
-    partition = [columns[g] for g in groups]
-    value = SlaClock.elapsed_seconds
-    ranked = (select(*[columns[g].label(g) for g in groups], value.label("v"),
-                     func.row_number().over(partition_by=partition, order_by=value).label("rn"),
-                     func.count().over(partition_by=partition).label("n"))
-              .join(Report, Report.id == SlaClock.report_id)
-              .where(SlaClock.metric.in_([Metric.FIRST_RESPONSE, Metric.RESOLUTION]),
-                     SlaClock.stopped_at >= start, SlaClock.stopped_at < end,
-                     value.is_not(None)))
-    if project_id is not None:
-        ranked = ranked.where(Report.project_id == project_id)
-    r = ranked.subquery()
-    two, ten, nine = literal_column("2"), literal_column("10"), literal_column("9")
-    keys = [r.c[g] for g in groups]
-    query = (select(*keys, func.max(r.c.n).label("n"),
-                    func.min(case((r.c.rn * two >= r.c.n, r.c.v))).label("median"),
-                    func.min(case((r.c.rn * ten >= r.c.n * nine, r.c.v))).label("p90"))
-             .group_by(*keys).order_by(*keys))
+    query = time_percentiles({g: columns[g] for g in groups}, start=start, end=end,
+                             project_id=project_id)
+    query = query.order_by(*[query.selected_columns[g] for g in groups])
     found = []
     for row in db.session.execute(query).mappings():
         found.append(ResponseTimes(
@@ -150,6 +135,32 @@ def response_times(*, actor: User, start: datetime, end: datetime,
             median_seconds=None if row["median"] is None else int(row["median"]),
             p90_seconds=None if row["p90"] is None else int(row["p90"])))
     return found
+
+
+def time_percentiles(groups: dict[str, Any], *, start: datetime, end: datetime,
+                     project_id: int | None) -> Select:
+    """Count, median and nearest-rank 90th percentile of the calendar time to first
+    response and to resolution (clocks stopped in [start, end)), per `groups` (label ->
+    column expression): a query selecting the labels, "n", "median" and "p90"."""
+    partition = list(groups.values())
+    value = SlaClock.elapsed_seconds
+    ranked = (select(*[column.label(label) for label, column in groups.items()],
+                     value.label("v"),
+                     func.row_number().over(partition_by=partition, order_by=value).label("rn"),
+                     func.count().over(partition_by=partition).label("n"))
+              .join(Report, Report.id == SlaClock.report_id)
+              .where(SlaClock.metric.in_([Metric.FIRST_RESPONSE, Metric.RESOLUTION]),
+                     SlaClock.stopped_at >= start, SlaClock.stopped_at < end,
+                     value.is_not(None)))
+    if project_id is not None:
+        ranked = ranked.where(Report.project_id == project_id)
+    r = ranked.subquery()
+    two, ten, nine = literal_column("2"), literal_column("10"), literal_column("9")
+    keys = [r.c[label] for label in groups]
+    return (select(*keys, func.max(r.c.n).label("n"),
+                   func.min(case((r.c.rn * two >= r.c.n, r.c.v))).label("median"),
+                   func.min(case((r.c.rn * ten >= r.c.n * nine, r.c.v))).label("p90"))
+            .group_by(*keys))
 
 
 def weeks(end: datetime, count: int = 12) -> tuple[datetime, datetime]:
