@@ -6,6 +6,8 @@ Flask-SQLAlchemy without an import cycle.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -67,24 +69,53 @@ def configure_sqlite(engine: Engine) -> None:
       turn it off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
     * BEGIN IMMEDIATE takes the write lock up front: a transaction that reads and then
       writes (intake does) would otherwise fail with "database is locked" when another
-      writer got in between, instead of waiting its turn.
-    * WAL lets readers run beside the writer; busy_timeout makes writers queue;
-      foreign keys are off by default in SQLite.
+      writer got in between, instead of waiting its turn. It waits in `begin_immediate`.
+    * WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
     """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Switching a new database to WAL takes an exclusive lock: wait for it here.
+        cursor.execute(f"PRAGMA busy_timeout={int(1000 * WRITE_LOCK_TIMEOUT_SECONDS)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # From here on the only lock a statement waits for is the write lock, at BEGIN
+        # IMMEDIATE, and begin_immediate does that waiting (WAL readers never wait).
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(connection.connection.driver_connection)
+
+
+# SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between attempts at the
+# lock, while a write transaction here holds it for well under a millisecond: with four
+# web workers, intake spent a third of its time asleep with the lock free (py-spy,
+# bench/intake.py). So writers poll for it themselves, from 0.1 ms up to 2 ms apart.
+WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+WRITE_LOCK_FIRST_PAUSE = 0.0001
+WRITE_LOCK_LONGEST_PAUSE = 0.002
+
+
+def begin_immediate(sqlite_connection: sqlite3.Connection, *,
+                    timeout: float = WRITE_LOCK_TIMEOUT_SECONDS) -> None:
+    """BEGIN IMMEDIATE on a pysqlite connection whose busy_timeout is 0, retrying while
+    another connection holds the write lock; "database is locked" after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    pause = WRITE_LOCK_FIRST_PAUSE
+    while True:
+        try:
+            sqlite_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, WRITE_LOCK_LONGEST_PAUSE)
 
 
 class StrEnumType(TypeDecorator):

@@ -28,7 +28,7 @@ from app.auth.models import User
 from app.auth.service import require
 from app.core.errors import AppError, Conflict
 from app.extensions import db
-from app.incidents.export import listed_timeline, report_rows, timeline_dicts
+from app.incidents.export import report_rows
 from app.incidents.facts import facts
 from app.incidents.models import (
     SECTION_TITLES,
@@ -38,7 +38,7 @@ from app.incidents.models import (
 )
 from app.incidents.schemas import SECTION_MAX
 from app.incidents.service import find, save_machine_draft
-from app.incidents.timeline import build_timeline
+from app.incidents.timeline import listed
 
 DRAFTED = ("summary", "contributing_factors")
 REPORTS_SENT = 50  # the first linked reports, by time received
@@ -96,9 +96,7 @@ def _quoted_json(data: Any) -> str:
 
 def incident_data(incident: Incident) -> dict[str, Any]:
     """What the model is shown: no end-user data, report texts cut to TEXT_CHARS."""
-    timeline = timeline_dicts(item.as_dict()
-                               for item in build_timeline(incident, include_hidden=False))
-    listed = listed_timeline(timeline, incident.public_id, TIMELINE_SENT)
+    shown = listed(incident, limit=TIMELINE_SENT)
     known = facts(incident=incident).as_dict()
     known.pop("participants", None)
     return {
@@ -106,8 +104,9 @@ def incident_data(incident: Incident) -> dict[str, Any]:
                      "severity": str(incident.severity), "status": str(incident.status),
                      "affected_models": list(incident.affected_models or [])},
         "facts": known,
-        "timeline": [{k: item[k] for k in ("at", "kind", "text")} for item in listed],
-        "timeline_items_left_out": len(timeline) - len(listed),
+        "timeline": [{"at": item.at.isoformat(), "kind": item.kind, "text": item.text}
+                     for item in shown.items],
+        "timeline_items_left_out": shown.total - len(shown.items),
         "reports": [{
             "id": r.public_id, "received_at": r.received_at.isoformat(), "reason": r.reason,
             "flagged_categories": r.flagged_categories, "model": r.model,

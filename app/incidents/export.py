@@ -70,7 +70,7 @@ from urllib.parse import quote
 
 from flask import render_template
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.auth.models import User
 from app.auth.service import require
@@ -92,6 +92,7 @@ from app.incidents.models import (
 from app.incidents.pdf import PRINT_CSS_URL, html_to_pdf
 from app.incidents.service import find, list_published
 from app.incidents.timeline import build_timeline
+from app.incidents.timeline import listed as timeline_listed
 from app.reports.models import Report
 
 PERMISSION = "incidents:manage"
@@ -174,7 +175,9 @@ class RetroDocument:
     published_at: datetime | None
     facts: RetrospectiveFacts
     sections: list[Section]
-    timeline: list[dict[str, Any]]  # TimelineItem.as_dict() of the published view
+    # TimelineItem.as_dict() of the published view: every item, or (a document built with
+    # whole_timeline=False, for Markdown, HTML and PDF) only the listed ones.
+    timeline: list[dict[str, Any]]
     action_items: list[dict[str, Any]]
     reports_count: int
     report_ids: list[str]
@@ -182,6 +185,7 @@ class RetroDocument:
     include_contacts: bool = False
     include_hashes: bool = False
     listed_timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline_total: int = 0  # items in the whole published view
 
     @property
     def state_label(self) -> str:
@@ -193,10 +197,10 @@ class RetroDocument:
 
     @property
     def timeline_note(self) -> str | None:
-        left_out = len(self.timeline) - len(self.listed_timeline)
+        left_out = self.timeline_total - len(self.listed_timeline)
         if not left_out:
             return None
-        return (f"Showing {len(self.listed_timeline)} of {len(self.timeline)} timeline items: "
+        return (f"Showing {len(self.listed_timeline)} of {self.timeline_total} timeline items: "
                 f"the written entries and incident events, then the linked reports' events "
                 f"in time order. The JSON export has all of them.")
 
@@ -287,18 +291,41 @@ def _last_answer(conversation: list[dict[str, str]] | None) -> str | None:
     return None
 
 
+_ROW_COLUMNS = (Report.public_id, Report.received_at, Report.status, Report.priority,
+                Report.reason, Report.flagged_categories, Report.model_name, Report.response_id,
+                Report.description, Report.conversation, Report.contact_email,
+                Report.end_user_hash)
+
+
+def linked_in_order(incident: Incident) -> list[tuple[int, str]]:
+    """(id, public id) of every linked report, by time received."""
+    return [(row.id, row.public_id) for row in db.session.execute(
+        select(Report.id, Report.public_id)
+        .join(IncidentReport, IncidentReport.report_id == Report.id)
+        .where(IncidentReport.incident_id == incident.id)
+        .order_by(Report.received_at, Report.id))]
+
+
 def report_rows(incident: Incident, *, limit: int | None = None, contacts: bool = False,
-                   hashes: bool = False) -> list[LinkedReport]:
+                hashes: bool = False) -> list[LinkedReport]:
     """The incident's linked reports, by time received (the first `limit`)."""
-    query = (select(Report.public_id, Report.received_at, Report.status, Report.priority,
-                    Report.reason, Report.flagged_categories, Report.model_name,
-                    Report.response_id, Report.description, Report.conversation,
-                    Report.contact_email, Report.end_user_hash)
-             .join(IncidentReport, IncidentReport.report_id == Report.id)
-             .where(IncidentReport.incident_id == incident.id)
-             .order_by(Report.received_at, Report.id))
-    if limit is not None:
-        query = query.limit(limit)
+    if limit is None:
+        return _rows(select(*_ROW_COLUMNS)
+                     .join(IncidentReport, IncidentReport.report_id == Report.id)
+                     .where(IncidentReport.incident_id == incident.id), contacts, hashes)
+    # Not ORDER BY … LIMIT over the join: PostgreSQL then walks every report in the
+    # database by time, looking for linked ones (3 s among a million reports for a recent
+    # incident). The ordered ids are narrow and cheap; the first few are loaded whole.
+    return rows_of([report_id for report_id, _ in linked_in_order(incident)[:limit]],
+                   contacts=contacts, hashes=hashes)
+
+
+def rows_of(report_ids: list[int], *, contacts: bool, hashes: bool) -> list[LinkedReport]:
+    """These reports, by time received."""
+    return _rows(select(*_ROW_COLUMNS).where(Report.id.in_(report_ids)), contacts, hashes)
+
+
+def _rows(query: Select[Any], contacts: bool, hashes: bool) -> list[LinkedReport]:
     return [LinkedReport(
         public_id=row.public_id, received_at=row.received_at, status=str(row.status),
         priority=str(row.priority), reason=str(row.reason),
@@ -307,14 +334,7 @@ def report_rows(incident: Incident, *, limit: int | None = None, contacts: bool 
         answer=_last_answer(row.conversation),
         contact_email=row.contact_email if contacts else None,
         end_user_hash=row.end_user_hash if hashes else None,
-    ) for row in db.session.execute(query)]
-
-
-def _report_ids(incident: Incident) -> list[str]:
-    return list(db.session.scalars(
-        select(Report.public_id).join(IncidentReport, IncidentReport.report_id == Report.id)
-        .where(IncidentReport.incident_id == incident.id)
-        .order_by(Report.received_at, Report.id)))
+    ) for row in db.session.execute(query.order_by(Report.received_at, Report.id))]
 
 
 def _action_items(incident: Incident) -> list[dict[str, Any]]:
@@ -350,9 +370,12 @@ def timeline_dicts(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def build_document(incident: Incident, *, version: int | None = None,
                    include_reporter_contacts: bool = False,
-                   include_end_user_hashes: bool = False) -> RetroDocument:
+                   include_end_user_hashes: bool = False,
+                   whole_timeline: bool = True) -> RetroDocument:
     """The retrospective of `incident` (see the module docstring for which version).
-    Checks no permission: the export functions below do."""
+    Without `whole_timeline` a draft's timeline is read only as far as the document lists
+    it (the JSON needs it whole; a long incident's is 50,000 items). Checks no
+    permission: the export functions below do."""
     retro: Retrospective | None = incident.retrospective
     published: RetrospectiveVersion | None = None
     if retro is not None:
@@ -372,6 +395,7 @@ def build_document(incident: Incident, *, version: int | None = None,
         sections_text, machine = dict(published.sections), set()
         facts_now = RetrospectiveFacts.from_dict(published.facts)
         timeline = timeline_dicts(published.timeline)
+        total = len(timeline)
         published_at: datetime | None = published.published_at
     else:
         state = retro.state if retro else RetrospectiveState.DRAFT
@@ -379,13 +403,18 @@ def build_document(incident: Incident, *, version: int | None = None,
         sections_text = dict(retro.sections) if retro else {}
         machine = set(retro.machine_written) if retro else set()
         facts_now = facts(incident=incident)
-        timeline = timeline_dicts(
-            item.as_dict() for item in build_timeline(incident, include_hidden=False))
+        if whole_timeline:
+            timeline = timeline_dicts(
+                item.as_dict() for item in build_timeline(incident, include_hidden=False))
+            total = len(timeline)
+        else:
+            shown = timeline_listed(incident, limit=TIMELINE_LISTED)
+            timeline, total = timeline_dicts(item.as_dict() for item in shown.items), shown.total
         published_at = None
 
     sections = [Section(key, SECTION_TITLES[key], sections_text.get(key) or "",
                         key in machine) for key in SECTIONS]
-    report_ids = _report_ids(incident)
+    linked = linked_in_order(incident)
     return RetroDocument(
         incident_id=incident.public_id, title=incident.title,
         severity=str(incident.severity),
@@ -396,12 +425,12 @@ def build_document(incident: Incident, *, version: int | None = None,
         affected_models=list(incident.affected_models or []),
         state=str(state), version=number, published_at=published_at, facts=facts_now,
         sections=sections, timeline=timeline, action_items=_action_items(incident),
-        reports_count=len(report_ids), report_ids=report_ids,
-        reports=report_rows(incident, limit=REPORTS_LISTED,
-                               contacts=include_reporter_contacts,
-                               hashes=include_end_user_hashes),
+        reports_count=len(linked), report_ids=[public_id for _, public_id in linked],
+        reports=rows_of([report_id for report_id, _ in linked[:REPORTS_LISTED]],
+                        contacts=include_reporter_contacts, hashes=include_end_user_hashes),
         include_contacts=include_reporter_contacts, include_hashes=include_end_user_hashes,
         listed_timeline=listed_timeline(timeline, incident.public_id, TIMELINE_LISTED),
+        timeline_total=total,
     )
 
 
@@ -592,12 +621,14 @@ def _csv_rows(incident: Incident, *, contacts: bool, hashes: bool) -> Iterator[l
 
 def retrospective_document(*, actor: User, incident_id: str, version: int | None = None,
                            include_reporter_contacts: bool = False,
-                           include_end_user_hashes: bool = False) -> RetroDocument:
+                           include_end_user_hashes: bool = False,
+                           whole_timeline: bool = True) -> RetroDocument:
     """The document every export is made of (for a page that shows it as HTML)."""
     require(actor, PERMISSION)
     return build_document(find(incident_id), version=version,
                           include_reporter_contacts=include_reporter_contacts,
-                          include_end_user_hashes=include_end_user_hashes)
+                          include_end_user_hashes=include_end_user_hashes,
+                          whole_timeline=whole_timeline)
 
 
 def retrospective_markdown(*, actor: User, incident_id: str, version: int | None = None,
@@ -607,7 +638,7 @@ def retrospective_markdown(*, actor: User, incident_id: str, version: int | None
     return render_markdown_document(retrospective_document(
         actor=actor, incident_id=incident_id, version=version,
         include_reporter_contacts=include_reporter_contacts,
-        include_end_user_hashes=include_end_user_hashes))
+        include_end_user_hashes=include_end_user_hashes, whole_timeline=False))
 
 
 def retrospective_html(*, actor: User, incident_id: str, version: int | None = None,
@@ -618,7 +649,7 @@ def retrospective_html(*, actor: User, incident_id: str, version: int | None = N
     return render_html(retrospective_document(
         actor=actor, incident_id=incident_id, version=version,
         include_reporter_contacts=include_reporter_contacts,
-        include_end_user_hashes=include_end_user_hashes),
+        include_end_user_hashes=include_end_user_hashes, whole_timeline=False),
         stylesheet_href=stylesheet_href, standalone=standalone)
 
 
@@ -629,7 +660,7 @@ def retrospective_pdf(*, actor: User, incident_id: str, version: int | None = No
     return render_pdf(retrospective_document(
         actor=actor, incident_id=incident_id, version=version,
         include_reporter_contacts=include_reporter_contacts,
-        include_end_user_hashes=include_end_user_hashes))
+        include_end_user_hashes=include_end_user_hashes, whole_timeline=False))
 
 
 def retrospective_json(*, actor: User, incident_id: str, version: int | None = None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, true
+from sqlalchemy import Select, and_, func, or_, select, true
 
 from app.audit.models import AuditEvent
 from app.auth.models import User
@@ -155,16 +155,15 @@ def build_timeline(incident: Incident, *, include_hidden: bool) -> list[Timeline
 
 
 def build_page(incident: Incident, *, include_hidden: bool, limit: int | None = None,
-               after: Cursor | None = None) -> TimelinePage:
+               after: Cursor | None = None, own: bool = True,
+               of_reports: bool = True) -> TimelinePage:
     """A page of the timeline: at most `limit` items (all when None) after the cursor.
     Five queries, whatever the number of reports and events: the incident's events, its
-    reports' events, the written entries, the hidden items, the people's names."""
-    hidden_audit = (select(TimelineHidden.source_id)
-                    .where(TimelineHidden.incident_id == incident.id,
-                           TimelineHidden.source == TimelineSource.AUDIT))
-    hidden_entries = (select(TimelineHidden.source_id)
-                      .where(TimelineHidden.incident_id == incident.id,
-                             TimelineHidden.source == TimelineSource.ENTRY))
+    reports' events, the written entries, the hidden items, the people's names. Without
+    `own` the incident's events and written entries are left out; without `of_reports`,
+    its reports' events."""
+    hidden_audit = _hidden_ids(incident, TimelineSource.AUDIT)
+    hidden_entries = _hidden_ids(incident, TimelineSource.ENTRY)
     fetch = None if limit is None else limit + 1
     db.session.flush()  # the queries below run on the connection, past the unit of work
     connection = db.session.connection()
@@ -176,28 +175,23 @@ def build_page(incident: Incident, *, include_hidden: bool, limit: int | None = 
             query = query.where(id_column.not_in(hidden))
         return query.order_by(at_column, id_column).limit(fetch)
 
-    incident_events = connection.execute(page(
+    incident_events = [] if not own else connection.execute(page(
         select(AuditEvent.id, AuditEvent.at, AuditEvent.actor_type, AuditEvent.actor_id,
                AuditEvent.action, AuditEvent.subject_id, AuditEvent.before, AuditEvent.after)
-        .where(AuditEvent.subject_type == "incident",
-               AuditEvent.subject_id == incident.public_id,
-               AuditEvent.action.in_(INCIDENT_EVENTS)),
+        .where(*_incident_events(incident)),
         AuditEvent.at, AuditEvent.id, 0, hidden_audit)).all()
-    of_reports = (AuditEvent.subject_type == "report",
-                  AuditEvent.subject_id.in_(linked_public_ids(incident.id)),
-                  AuditEvent.action.in_(REPORT_EVENTS))
     if limit is None:
-        report_query = page(select(*_REPORT_COLUMNS).where(*of_reports),
+        report_query = page(select(*_REPORT_COLUMNS).where(*_report_events(incident)),
                             AuditEvent.at, AuditEvent.id, 0, hidden_audit)
     else:
         # The page is chosen on narrow rows (PostgreSQL then keeps only the top N while
         # sorting) and only its events are read whole.
-        chosen = page(select(AuditEvent.id).where(*of_reports),
+        chosen = page(select(AuditEvent.id).where(*_report_events(incident)),
                       AuditEvent.at, AuditEvent.id, 0, hidden_audit)
         report_query = (select(*_REPORT_COLUMNS).where(AuditEvent.id.in_(chosen))
                         .order_by(AuditEvent.at, AuditEvent.id))
-    report_events = connection.execute(report_query).all()
-    entries = connection.execute(page(
+    report_events = connection.execute(report_query).all() if of_reports else []
+    entries = [] if not own else connection.execute(page(
         select(TimelineEntry.id, TimelineEntry.at, TimelineEntry.author_id,
                TimelineEntry.kind, TimelineEntry.body)
         .where(TimelineEntry.incident_id == incident.id),
@@ -245,6 +239,54 @@ def build_page(incident: Incident, *, include_hidden: bool, limit: int | None = 
         del items[limit:]
         return TimelinePage(items, Cursor.after(items[-1]))
     return TimelinePage(items, None)
+
+
+def _hidden_ids(incident: Incident, source: TimelineSource) -> Select[tuple[int]]:
+    return select(TimelineHidden.source_id).where(TimelineHidden.incident_id == incident.id,
+                                                  TimelineHidden.source == source)
+
+
+def _incident_events(incident: Incident) -> tuple[Any, ...]:
+    return (AuditEvent.subject_type == "incident", AuditEvent.subject_id == incident.public_id,
+            AuditEvent.action.in_(INCIDENT_EVENTS))
+
+
+def _report_events(incident: Incident) -> tuple[Any, ...]:
+    return (AuditEvent.subject_type == "report",
+            AuditEvent.subject_id.in_(linked_public_ids(incident.id)),
+            AuditEvent.action.in_(REPORT_EVENTS))
+
+
+@dataclass(frozen=True)
+class Listed:
+    items: list[TimelineItem]  # in time order
+    total: int  # items in the whole published view
+
+
+def listed(incident: Incident, *, limit: int) -> Listed:
+    """What a document shows of the published view (hidden items left out): at most
+    `limit` items, the incident's own (its events and the written entries) first, then
+    its reports' earliest events; in time order. Reads about `limit` rows, not the whole
+    timeline, and counts the rest."""
+    own = build_page(incident, include_hidden=False, limit=limit, of_reports=False).items
+    theirs = [] if len(own) >= limit else build_page(
+        incident, include_hidden=False, limit=limit - len(own), own=False).items
+    return Listed(sorted(own + theirs, key=_order), published_count(incident))
+
+
+def published_count(incident: Incident) -> int:
+    """How many items the published view holds (the hidden ones left out)."""
+    hidden_audit = _hidden_ids(incident, TimelineSource.AUDIT)
+    counts = [
+        select(func.count()).select_from(AuditEvent)
+        .where(*_incident_events(incident), AuditEvent.id.not_in(hidden_audit)),
+        select(func.count()).select_from(AuditEvent)
+        .where(*_report_events(incident), AuditEvent.id.not_in(hidden_audit)),
+        select(func.count()).select_from(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id,
+               TimelineEntry.id.not_in(_hidden_ids(incident, TimelineSource.ENTRY))),
+    ]
+    return sum(db.session.scalar(query) or 0 for query in counts)
 
 
 def _order(item: TimelineItem) -> tuple[datetime, bool, int]:

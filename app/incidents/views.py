@@ -368,7 +368,8 @@ def retrospective_page(public_id: str) -> tuple[str, int]:
     if request.args.get("draft") and pages.may(actor, "incidents:manage"):
         incident = service.get_incident(actor=actor, incident_id=public_id)
         doc = export.retrospective_document(actor=actor, incident_id=public_id,
-                                            version=pages.draft_version(incident))
+                                            version=pages.draft_version(incident),
+                                            whole_timeline=False)
         versions = service.published_versions(actor=actor, incident_id=public_id)
     else:
         published = service.published_version(actor=actor, incident_id=public_id,

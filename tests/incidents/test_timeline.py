@@ -17,9 +17,9 @@ from app.auth.models import Role
 from app.core.clock import frozen
 from app.core.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.incidents import service
+from app.incidents import export, service
 from app.incidents.models import TimelineSource
-from app.incidents.timeline import build_timeline
+from app.incidents.timeline import build_timeline, listed
 from app.reports import service as reports
 from app.sla import policies, sweep
 from app.triage import service as triage
@@ -286,6 +286,37 @@ def test_pages_put_together_are_the_whole_timeline(lead, responder, project, clo
     assert {i.hidden for i in service.timeline_page(
         actor=lead, incident_id=incident.public_id, include_hidden=True,
         limit=100).items} == {True, False}
+
+
+def test_the_listed_part_reads_no_more_than_it_shows_and_matches_the_whole(
+        lead, responder, project, clock_at):
+    """What documents show (timeline.listed, which reads about `limit` rows) is what
+    listing the whole published timeline gives: the incident's own items first, then the
+    reports' earliest events, in time order, hidden ones left out; and the total."""
+    reports = [make_report(project) for _ in range(3)]
+    incident = service.open_incident(actor=lead, title="x", severity="SEV3",
+                                     report_ids=[r.public_id for r in reports])
+    for minute in (10, 20, 30):
+        clock_at(at(5, 10, minute))
+        triage.move(actor=responder, ids=[r.public_id for r in reports],
+                    status={10: "triaged", 20: "in_progress", 30: "resolved"}[minute])
+        service.add_timeline_entry(actor=lead, incident_id=incident.public_id,
+                                   body=f"entry {minute}")
+    full = service.timeline(actor=lead, incident_id=incident.public_id, include_hidden=True)
+    hidden = [next(i for i in full if i.subject != incident.public_id),
+              next(i for i in full if i.source == TimelineSource.ENTRY)]
+    for item in hidden:
+        service.hide_timeline_item(actor=lead, incident_id=incident.public_id,
+                                   source=item.source, source_id=item.source_id)
+    published = [i.as_dict() for i in build_timeline(incident, include_hidden=False)]
+    own = sum(1 for i in published if i["subject"] == incident.public_id)
+    assert 0 < own < len(published) - 2  # both kinds, so every limit below tells
+
+    for limit in (1, own - 1, own, own + 1, len(published) - 1, len(published), 100):
+        shown = listed(incident, limit=limit)
+        assert [i.as_dict() for i in shown.items] == export.listed_timeline(
+            published, incident.public_id, limit)
+        assert shown.total == len(published)
 
 
 def test_a_bad_cursor_or_limit_is_refused(lead, project):
