@@ -8,7 +8,7 @@ export PORT
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint check-imports pytest redis browser pango widget-deps install install-test bench clean
+.PHONY: run test lint check-imports pytest redis browser pango pdf-tools widget-deps install install-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: install
 	$(BIN)/flask serve --port $(PORT)
 
 ## make test: lint, check the import rules, run the whole suite.
-test: install-test redis browser widget-deps lint check-imports pytest
+test: install-test redis browser pdf-tools widget-deps lint check-imports pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -74,6 +74,14 @@ pango:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			libpango-1.0-0 libpangoft2-1.0-0 >/dev/null && echo "pango: installed for WeasyPrint"; \
 	else echo "pango: missing and not root: install libpango-1.0-0 libpangoft2-1.0-0 for the PDF export"; fi
+
+# The PDF export's test also renders a page to PNG with poppler's pdftoppm (tests only).
+pdf-tools:
+	@if command -v pdftoppm >/dev/null; then echo "pdftoppm: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			poppler-utils >/dev/null && echo "pdftoppm: installed (poppler-utils)"; \
+	else echo "pdftoppm: missing and not root: install poppler-utils, or the PDF picture test is skipped"; fi
 
 # axe-core (the accessibility scan of the widget) comes from the npm registry.
 widget-deps:

@@ -125,6 +125,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "Flagdesk <flagdesk@localhost>",
         # Per phase (connect, send, wait for the answer) of a webhook call or SMTP exchange.
         "WEBHOOK_TIMEOUT_SECONDS": float(env.get("WEBHOOK_TIMEOUT_SECONDS", "5")),
+        # Webhooks reach public addresses only unless this is set (app/notify/egress.py).
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _flag(env.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS")),
         # flask-smorest: the OpenAPI document at /api/openapi.json
         "API_TITLE": "Flagdesk API",
         "API_VERSION": "v1",

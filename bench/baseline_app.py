@@ -1,9 +1,9 @@
 """The bare-insert baseline for bench/intake.py: the least a JSON intake endpoint can do.
 
 One POST endpoint takes the raw JSON body and inserts it into a one-table SQLite database
-set up exactly as Flagdesk's (app.core.db.configure_sqlite: WAL, BEGIN IMMEDIATE,
-busy_timeout), then answers 201 with the row's id. Served by the same gunicorn command
-as the app, it is the yardstick the intake throughput is divided by.
+set up exactly as Flagdesk's (app.core.db.configure_sqlite: WAL, BEGIN IMMEDIATE, the
+same wait for the write lock), then answers 201 with the row's id. Served by the same
+gunicorn command as the app, it is the yardstick the intake throughput is divided by.
 
     gunicorn --pythonpath bench 'baseline_app:create_baseline_app()'
     (BASELINE_DATABASE_URL=sqlite:////tmp/…/baseline.sqlite3)

@@ -52,8 +52,8 @@ INTAKE_PATH = "/api/v1/reports"
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 150.0
 
-# Longer than SQLite's busy_timeout (30 s), so a request stuck on the database lock comes
-# back as the server's own error rather than as a client-side timeout.
+# Longer than the wait for SQLite's write lock (30 s, app.core.db), so a request stuck on
+# the database lock comes back as the server's own error rather than as a client timeout.
 REQUEST_TIMEOUT = 35.0
 START_TIMEOUT = 120.0  # every worker loads the app (and the moderation model) at boot
 SETUP_TIMEOUT = 120.0

@@ -86,6 +86,9 @@ def app_config(url: str, instance_dir: Path, **overrides: Any) -> dict[str, Any]
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST_KIB": 1024,
         "ARGON2_PARALLELISM": 1,
+        # The notify tests' receivers listen on loopback; tests/notify/test_egress.py
+        # checks the production default (refused).
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": True,
     }
     config.update(overrides)
     return config

@@ -32,7 +32,7 @@ from app.auth.service import require
 from app.core.clock import now
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.notify import mail
+from app.notify import egress, mail
 from app.notify.models import (
     URL_MAX,
     Channel,
@@ -235,13 +235,16 @@ class _Settings:
     timeout: float
     smtp_url: str | None = field(repr=False)
     mail_from: str
+    allow_private_networks: bool = False  # see app.notify.egress
 
 
 def _settings() -> _Settings:
     config = current_app.config
     return _Settings(timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS", 5)),
                      smtp_url=config.get("SMTP_URL") or None,
-                     mail_from=config.get("MAIL_FROM") or "Flagdesk <flagdesk@localhost>")
+                     mail_from=config.get("MAIL_FROM") or "Flagdesk <flagdesk@localhost>",
+                     allow_private_networks=bool(
+                         config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)))
 
 
 def deliver_due(*, limit: int = 100) -> DeliveryRun:
@@ -257,10 +260,13 @@ def deliver_due(*, limit: int = 100) -> DeliveryRun:
 
         def http() -> httpx.Client:
             # Made on first use: most runs find nothing due, and a client costs a TLS setup.
+            # No kept-alive connections: a request pinned to an address (egress.pin) must
+            # not reuse a connection opened for another host name at that address.
             if not clients:
                 clients.append(stack.enter_context(httpx.Client(
                     timeout=settings.timeout, follow_redirects=False,
-                    headers={"User-Agent": USER_AGENT})))
+                    headers={"User-Agent": USER_AGENT},
+                    limits=httpx.Limits(max_keepalive_connections=0))))
             return clients[0]
 
         while claimed < limit:
@@ -314,7 +320,7 @@ def _send(job: _Job, http: Callable[[], httpx.Client], settings: _Settings) -> _
         return _Outcome(ok=False, error=job.problem, permanent=True)
     try:
         if job.channel == Channel.WEBHOOK:
-            return _send_webhook(job, http())
+            return _send_webhook(job, http(), settings)
         return _send_email(job, settings)
     except Exception as error:  # noqa: BLE001 - one bad delivery must not stop the others
         log.exception("delivery %s: unexpected error while sending", job.id)
@@ -328,18 +334,30 @@ def webhook_body(*, delivery_id: int, event: str, created_at: datetime,
                        "data": payload}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _send_webhook(job: _Job, http: httpx.Client) -> _Outcome:
+def _send_webhook(job: _Job, http: httpx.Client, settings: _Settings) -> _Outcome:
     assert job.secret is not None
+    target = egress.Pinned(job.target)
+    if not settings.allow_private_networks:
+        try:
+            target = egress.pin(job.target)
+        except egress.RefusedAddress as refused:
+            return _Outcome(ok=False, permanent=True, error=(
+                f"refused: {refused}; webhooks reach public addresses only "
+                "(WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private networks)"))
+        except (OSError, UnicodeError) as error:
+            return _Outcome(ok=False, error=f"cannot resolve the host: {error}")
     body = webhook_body(delivery_id=job.id, event=job.event, created_at=job.created_at,
                         payload=job.payload)
     headers = {
+        **target.headers,
         "Content-Type": "application/json",
         "Flagdesk-Event": job.event,
         "Flagdesk-Delivery": str(job.id),
         SIGNATURE_HEADER: sign(job.secret, body, int(now().timestamp())),
     }
     try:
-        with http.stream("POST", job.target, content=body, headers=headers) as response:
+        with http.stream("POST", target.url, content=body, headers=headers,
+                         extensions=target.extensions) as response:
             code = response.status_code
             if 200 <= code < 300:
                 return _Outcome(ok=True, status_code=code)
@@ -450,6 +468,12 @@ def normalize_webhook_url(url: str) -> str:
             problem = "The URL may not contain spaces, control characters or a #fragment."
         elif len(url) > URL_MAX:
             problem = f"Keep the URL under {URL_MAX} characters."
+        elif not current_app.config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False):
+            try:
+                egress.check_literal(url)
+            except egress.RefusedAddress as refused:
+                problem = (f"{refused}: webhooks reach public addresses "
+                           "only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private networks).")
     if problem:
         raise ValidationFailed(problem, fields={"url": [problem]})
     return url

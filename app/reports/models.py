@@ -73,6 +73,12 @@ class Report(db.Model):
               sqlite_where=text("merged_into_id IS NULL")),
         # ix_reports_board_closed needs DESC columns: declared after the class.
         Index("ix_reports_tagging_due", "tagging_state", "next_tagging_at"),
+        Index("ix_reports_assignee_id", "assignee_id",
+              postgresql_where=text("assignee_id IS NOT NULL"),
+              sqlite_where=text("assignee_id IS NOT NULL")),
+        Index("ix_reports_merged_into_id", "merged_into_id",
+              postgresql_where=text("merged_into_id IS NOT NULL"),
+              sqlite_where=text("merged_into_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,11 +121,13 @@ class Report(db.Model):
     # by tagging so a page of cards needs no tag rows.
     flagged_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
+    # Both indexed where set only (ix_reports_assignee_id, ix_reports_merged_into_id in
+    # __table_args__): a report arrives with neither.
     assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        ForeignKey("users.id", ondelete="SET NULL"))
     # A duplicate points at the ticket that survives; its reporters see that one's status.
     merged_into_id: Mapped[int | None] = mapped_column(
-        ForeignKey("reports.id", ondelete="SET NULL"), index=True)
+        ForeignKey("reports.id", ondelete="SET NULL"))
     # Kept by app.sla whenever a clock changes, so the board sorts and filters in SQL:
     # the soonest due instant of the running clocks, and 0 breached / 1 at risk / 2 else.
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

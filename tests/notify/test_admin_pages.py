@@ -78,6 +78,18 @@ def test_a_bad_url_is_refused_with_what_was_typed(client, admin, project, url, p
     assert webhooks() == []
 
 
+def test_a_private_address_is_refused_by_default(client, admin, project, app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+    response = post_form(client, "/admin/webhooks", {
+        "project_id": project.id, "url": "http://169.254.169.254/latest/meta-data",
+        "kind": "escalation"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "169.254.169.254 is not a public address" in html
+    assert "WEBHOOK_ALLOW_PRIVATE_NETWORKS" in html
+    assert webhooks() == []
+
+
 def test_the_same_receiver_twice_is_a_conflict(client, admin, project):
     form = {"project_id": project.id, "url": "https://h.example.com/", "kind": "escalation"}
     assert post_form(client, "/admin/webhooks", form).status_code == 201
