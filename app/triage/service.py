@@ -214,6 +214,9 @@ class Ticket:
     history: list[AuditEvent]
     notes: list[ReportComment]
     replies: list[ReportComment]
+    # The public replies and the reporter's answers, in the order they were written: the
+    # conversation with the reporter as the ticket page shows it.
+    conversation: list[ReportComment]
     duplicates: list[Report]
     handled_by: Report | None  # the surviving ticket when this one was merged
     # Who and which tickets the history refers to, by id: names and public ids.
@@ -253,6 +256,8 @@ def ticket(*, actor: User, public_id: str) -> Ticket:
         report=report, tags=tags, history=history,
         notes=[c for c in comments if c.kind == CommentKind.NOTE],
         replies=[c for c in comments if c.kind == CommentKind.REPLY],
+        conversation=[c for c in comments
+                      if c.kind in (CommentKind.REPLY, CommentKind.REPORTER)],
         duplicates=duplicates, handled_by=survivor if survivor is not report else None,
         people=_names_in(history, "assignee_id", User, User.name),
         ticket_ids=_names_in(history, "merged_into_id", Report, Report.public_id))

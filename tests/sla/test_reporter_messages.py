@@ -10,6 +10,7 @@ from app.extensions import db
 from app.reports.models import CommentKind, Report, ReportComment, Status
 from app.triage import service as triage
 from tests.conftest import ScriptedModerator, report_body
+from tests.web import sign_in
 
 
 @pytest.fixture
@@ -92,3 +93,22 @@ def test_answers_are_rate_limited_per_address(app, client, received):
     finally:
         del app.config["REPORTER_MESSAGE_LIMIT_PER_ADDRESS"]
     assert codes == [404, 404, 429]
+
+
+def test_staff_read_the_answer_on_the_ticket_between_the_replies(client, received, make_user):
+    responder = make_user(Role.RESPONDER, name="Rita Responder")
+    triage.reply(actor=responder, public_id=received["id"], body="Which model was it?")
+    hostile = '<img src=x onerror="alert(1)"> It was the <b>fast</b> one.'
+    assert post(client, received["id"], {"token": received["status_token"],
+                                         "body": hostile}).status_code == 201
+    triage.reply(actor=responder, public_id=received["id"], body="Thanks, we are on it.")
+
+    sign_in(client, responder)
+    html = client.get(f"/tickets/{received['id']}").get_data(as_text=True)
+    thread = html.split('id="replies-title"')[1].split("</section>")[0]
+
+    assert thread.index("Which model was it?") < thread.index("The reporter</strong> answered") \
+        < thread.index("Thanks, we are on it.")
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; It was the &lt;b&gt;fast&lt;/b&gt;" \
+        in thread
+    assert "<img src=x" not in html
