@@ -112,7 +112,9 @@ def begin_immediate(sqlite_connection: sqlite3.Connection, *,
             sqlite_connection.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            # The primary code: SQLITE_BUSY_RECOVERY and the like are busy too.
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
         pause = min(2 * pause, WRITE_LOCK_LONGEST_PAUSE)
