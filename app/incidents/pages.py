@@ -20,7 +20,6 @@ from sqlalchemy.orm import selectinload
 
 from app.auth.models import Role, User
 from app.auth.service import PERMISSIONS, require
-from app.core.errors import NotFound
 from app.extensions import db
 from app.incidents import service, similar
 from app.incidents.links import IncidentBadge, incident_for_reports
@@ -38,6 +37,7 @@ from app.incidents.models import (
 from app.incidents.timeline import TimelinePage
 from app.projects.models import Project
 from app.reports.models import Report
+from app.reports.service import find as find_report
 
 PER_PAGE = 50  # incidents in the list
 REPORTS_SHOWN = 25  # linked reports on the incident page (the rest a page away)
@@ -298,8 +298,6 @@ def similar_panel(*, actor: User, public_id: str, limit: int = 10) -> SimilarPan
     """The suggestions for one ticket (app.incidents.similar) and the incident the ticket
     is in, for the panel on the ticket page. Links nothing."""
     suggestions = similar.similar_to(actor=actor, public_id=public_id, limit=limit)
-    ticket = db.session.scalar(select(Report).where(Report.public_id == public_id))
-    if ticket is None:  # similar_to found it a moment ago
-        raise NotFound(f"No report {public_id}.")
+    ticket = find_report(public_id)  # similar_to found it a moment ago
     return SimilarPanel(ticket, incident_for_reports([ticket.id]).get(ticket.id), suggestions,
                         may(actor, "incidents:manage"))

@@ -56,10 +56,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from app.auth.models import User
 from app.auth.service import require
 from app.core.clock import now
-from app.core.errors import NotFound, ValidationFailed
+from app.core.errors import ValidationFailed
 from app.extensions import db
 from app.incidents.models import Incident, IncidentReport, IncidentStatus
 from app.reports.models import Report, Status
+from app.reports.service import find as find_report
 
 OPEN_REPORT = (Status.NEW, Status.TRIAGED, Status.IN_PROGRESS, Status.WAITING_ON_REPORTER)
 OPEN_INCIDENT = (IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED,
@@ -142,7 +143,7 @@ def similar_to(*, actor: User, public_id: str, limit: int = 10) -> Suggestions:
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"Ask for 1 to {MAX_LIMIT} suggestions.",
                                fields={"limit": [f"Between 1 and {MAX_LIMIT}."]})
-    ticket = _find(public_id)
+    ticket = find_report(public_id)
     since = now() - WINDOW
     found: dict[int, _Candidate] = {}
     truncated: set[str] = set()
@@ -176,15 +177,6 @@ def _link(ticket: Report, found: dict[int, _Candidate]) -> int | None:
     for report_id, candidate in found.items():
         candidate.incident_id = links.get(report_id)
     return links.get(ticket.id)
-
-
-def _find(public_id: str) -> Report:
-    # A NUL cannot be in any id, and PostgreSQL refuses to even compare text holding one.
-    report = None if "\x00" in public_id else db.session.scalar(
-        select(Report).where(Report.public_id == public_id))
-    if report is None:
-        raise NotFound(f"No report {public_id}.")
-    return report
 
 
 def _postgresql() -> bool:

@@ -31,7 +31,7 @@ from app.reports.models import (
     Status,
     TaggingState,
 )
-from app.reports.service import surviving_ticket
+from app.reports.service import find, surviving_ticket
 from app.sla import service as sla
 from app.triage.models import SavedView
 from app.triage.schemas import DUE_SOONEST, MAX_COMMENT, BoardFilters
@@ -226,15 +226,6 @@ class Ticket:
     @property
     def sensitive(self) -> bool:
         return is_sensitive(self.report.flagged_categories or [])
-
-
-def find(public_id: str) -> Report:
-    # A NUL cannot be in any id, and PostgreSQL refuses to even compare text holding one.
-    report = None if "\x00" in public_id else db.session.scalar(
-        select(Report).where(Report.public_id == public_id))
-    if report is None:
-        raise NotFound(f"No report {public_id}.")
-    return report
 
 
 def ticket(*, actor: User, public_id: str) -> Ticket:

@@ -147,7 +147,9 @@ def test_one_report_with_its_tags(client, token_for, submit, use_moderator):
     assert by_field["conversation"]["model"] == "scripted-1"
 
 
-def test_an_unknown_report_is_404(client, token_for):
-    response = client.get("/api/v1/reports/rep_nothing", headers=token_for())
+@pytest.mark.parametrize("public_id", ["rep_nothing", "rep_%00nul"])
+def test_an_unknown_report_is_404(client, token_for, public_id):
+    # A NUL is no id (PostgreSQL would refuse to compare it): 404 too, not a 500.
+    response = client.get(f"/api/v1/reports/{public_id}", headers=token_for())
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
