@@ -263,9 +263,12 @@ def _when(value: datetime | None) -> str:
 
 
 def _duration(value: timedelta | None) -> str:
-    if value is None:
-        return "unknown"
-    seconds = int(value.total_seconds())
+    return "unknown" if value is None else duration_words(int(value.total_seconds()))
+
+
+def duration_words(seconds: int) -> str:
+    """Seconds as "3 h 20 min" (under a minute, "45 s"), as every export words a duration;
+    the incident pages use it too, so that the page and the file agree."""
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     if seconds < 60:
         return f"{sign}{seconds} s"

@@ -82,14 +82,8 @@ def _duration(value: timedelta | float | None) -> str:
     word it, so that the page and the file agree."""
     if value is None:
         return "—"
-    seconds = round(value.total_seconds() if isinstance(value, timedelta) else value)
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    if seconds < 60:
-        return f"{sign}{seconds} s"
-    days, rest = divmod(seconds // 60, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = ([f"{days} d"] if days else []) + ([f"{hours} h"] if days or hours else [])
-    return sign + " ".join([*parts, f"{minutes} min"])
+    return export.duration_words(
+        round(value.total_seconds() if isinstance(value, timedelta) else value))
 
 
 @incidents.context_processor
