@@ -76,12 +76,13 @@ def pin(url: str, resolve: Callable[..., Any] | None = None) -> Pinned:
     if refused:
         raise RefusedAddress(f"{host} resolves to {refused[0]}, which is not public")
     address = found[0].split("%", 1)[0]
-    shown = f"[{address}]" if ":" in address else address
-    netloc = shown if parts.port is None else f"{shown}:{parts.port}"
-    host_header = host if parts.port is None else f"{host}:{parts.port}"
-    if ":" in host:  # an IPv6 literal keeps its brackets in the Host header
-        host_header = f"[{host}]" if parts.port is None else f"[{host}]:{parts.port}"
     extensions = {"sni_hostname": host} if parts.scheme == "https" and \
         literal_address(host) is None else {}
-    return Pinned(url=urlunsplit(parts._replace(netloc=netloc)),
-                  headers={"Host": host_header}, extensions=extensions)
+    return Pinned(url=urlunsplit(parts._replace(netloc=_netloc(address, parts.port))),
+                  headers={"Host": _netloc(host, parts.port)}, extensions=extensions)
+
+
+def _netloc(host: str, port: int | None) -> str:
+    """host[:port] as a URL or a Host header writes it (an IPv6 address in brackets)."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
