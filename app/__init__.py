@@ -21,6 +21,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    from app.core.sessions import PagesOnlySessionInterface
+
+    app.session_interface = PagesOnlySessionInterface()
     _init_extensions(app)
     _register_blueprints(app)
 

@@ -1,13 +1,14 @@
 """Intake benchmark: POST /api/v1/reports against a bare-insert baseline.
 
-    .venv/bin/python bench/intake.py [--seconds 20] [--connections 64] [--workers N]
-                                     [--mode celery|inprocess]
+    .venv/bin/python bench/intake.py [--seconds 20] [--rounds 4] [--connections 64]
+                                     [--workers N] [--mode celery|inprocess]
 
 Starts Flagdesk under gunicorn on loopback with a fresh SQLite database in a temporary
-directory, drives the intake endpoint with realistic reports from concurrent keep-alive
-connections for a fixed time, then does the same against bench/baseline_app.py (one
-POST that inserts the raw JSON into the same kind of database) under the same gunicorn
-settings. Prints req/s, p50/p99 latency, errors, the throughput ratio, and whether every
+directory, and beside it bench/baseline_app.py (one POST that inserts the raw JSON into
+the same kind of database) under the same gunicorn settings. Drives each in turn with
+realistic reports from concurrent keep-alive connections, in alternating rounds (so a
+machine whose speed drifts treats both alike), for the same total time. Prints req/s,
+p50/p99 latency, errors, the throughput ratio overall and by round, and whether every
 acknowledged report is in the database afterwards.
 
 --mode celery (the default, the production shape) configures the Redis broker (db 13)
@@ -250,6 +251,12 @@ class LoadStats:
                 self.errors["201 without an id"] += 1
                 return
         self.latencies.append(latency)
+
+    def merge(self, other: LoadStats) -> None:
+        self.latencies += other.latencies
+        self.errors.update(other.errors)
+        self.acknowledged += other.acknowledged
+        self.elapsed += other.elapsed
 
 
 async def _one_connection(port: int, make: Callable[[], bytes], deadline: float,
@@ -540,6 +547,7 @@ class Result:
     cpu: CpuUse
     lost: int
     acknowledged_total: int  # warm-up included; the lost check covers all of them
+    round_rps: list[float]
 
     @property
     def ok(self) -> int:
@@ -560,61 +568,103 @@ class Result:
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(server: Server, make: Callable[[], bytes], args: argparse.Namespace,
-            warmup_acks: list[str]) -> tuple[LoadStats, CpuUse]:
-    """Warm up, then measure; returns what the load saw and the CPU each side used."""
-    warm = drive(server.port, make, args.connections, args.warmup)
-    warmup_acks.extend(warm.acknowledged)
-    before = (server.cpu_seconds(), client_seconds(), machine_busy_seconds())
-    stats = drive(server.port, make, args.connections, args.seconds)
-    after = (server.cpu_seconds(), client_seconds(), machine_busy_seconds())
-    server_cpu, client_cpu, machine = (b - a for a, b in zip(before, after, strict=True))
-    return stats, CpuUse(server_cpu, client_cpu, max(0.0, machine - server_cpu - client_cpu))
+@dataclass
+class Target:
+    """A server under load: how to make its requests, and what it saw over every round."""
+
+    name: str
+    server: Server
+    make: Callable[[], bytes]
+    connections: int
+    stats: LoadStats = field(default_factory=LoadStats)
+    cpu: CpuUse = field(default_factory=lambda: CpuUse(0.0, 0.0, 0.0))
+    warmup_acks: list[str] = field(default_factory=list)
+    round_rps: list[float] = field(default_factory=list)
+
+    def warm_up(self, args: argparse.Namespace) -> None:
+        self.warmup_acks += drive(self.server.port, self.make, args.connections,
+                                  args.warmup).acknowledged
+
+    def measure_round(self, args: argparse.Namespace) -> None:
+        before = (self.server.cpu_seconds(), client_seconds(), machine_busy_seconds())
+        stats = drive(self.server.port, self.make, args.connections, args.seconds / args.rounds)
+        after = (self.server.cpu_seconds(), client_seconds(), machine_busy_seconds())
+        server, client, machine = (b - a for a, b in zip(before, after, strict=True))
+        self.cpu = CpuUse(self.cpu.server + server, self.cpu.client + client,
+                          self.cpu.other + max(0.0, machine - server - client))
+        self.stats.merge(stats)
+        self.round_rps.append(len(stats.latencies) / stats.elapsed if stats.elapsed else 0.0)
+
+    def result(self, lost: int) -> Result:
+        return Result(self.name, self.connections, self.stats, self.cpu, lost,
+                      len(self.warmup_acks) + len(self.stats.acknowledged), self.round_rps)
 
 
-def bench_flagdesk(args: argparse.Namespace, settings: GunicornSettings,
-                   workdir: Path) -> tuple[Result, str]:
+def measure_alternately(targets: list[Target], args: argparse.Namespace) -> None:
+    """Warm every target up, then load them in turn, round after round: on a shared
+    machine whose speed drifts (a VM's neighbours), each target gets its share of the
+    fast and the slow minutes, and the ratio compares like with like. The idle server
+    waits in accept() meanwhile and costs nothing."""
+    for target in targets:
+        target.warm_up(args)
+    for _ in range(args.rounds):
+        for target in targets:
+            target.measure_round(args)
+
+
+@contextlib.contextmanager
+def flagdesk_target(args: argparse.Namespace, settings: GunicornSettings,
+                    workdir: Path) -> Iterator[tuple[Target, Callable[[], tuple[Result, str]]]]:
+    """The app under gunicorn on a fresh, migrated database; yields the target and a
+    function that, once the load is over, checks the database and returns the result."""
     broker = f"redis://{HOST}:6379/{args.redis_db}" if args.mode == "celery" else None
     env = flagdesk_env(workdir, broker)
     key = prepare_flagdesk(env)
     queue = contextlib.nullcontext(lambda: 0) if broker is None else bench_broker(broker)
-    with queue as queued:
-        warm: list[str] = []
-        with serving("wsgi:app", settings, env, workdir, "flagdesk") as server:
-            make = request_maker(server.port, key, seed=1)
-            stats, cpu = measure(server, make, args, warm)
-        acks = warm + stats.acknowledged
-        waiting = queued()
-    db_path = workdir / "bench.sqlite3"
-    lost = missing(db_path, "SELECT public_id FROM reports", acks)
-    if broker:
-        # Intake publishes nothing: the pending rows are what beat's sweep tags.
-        pending = read_rows(db_path, "SELECT count(*) FROM reports "
-                                     "WHERE tagging_state = 'pending'")[0][0]
-        note = (f"reports pending for the Celery beat sweep: {pending} of {len(acks)} "
-                f"acknowledged (no worker runs during the bench); messages published to "
-                f"{broker} by intake: {waiting}")
-    else:
-        # Shows that tagging really ran (and did not just fail fast) in the web workers.
-        states = dict(read_rows(db_path, "SELECT tagging_state, count(*) FROM reports "
-                                         "GROUP BY tagging_state"))
-        note = f"tagging in the web workers after each response; reports by tagging state: {states}"
-    return Result(f"flagdesk intake ({args.mode})", args.connections, stats, cpu, lost,
-                  len(acks)), note
+    with queue as queued, serving("wsgi:app", settings, env, workdir, "flagdesk") as server:
+        target = Target(f"flagdesk intake ({args.mode})", server,
+                        request_maker(server.port, key, seed=1), args.connections)
+
+        def finish() -> tuple[Result, str]:
+            server.stop()  # every acknowledged report is committed by now
+            acks = target.warmup_acks + target.stats.acknowledged
+            db_path = workdir / "bench.sqlite3"
+            lost = missing(db_path, "SELECT public_id FROM reports", acks)
+            if broker:
+                # Intake publishes nothing: the pending rows are what beat's sweep tags.
+                pending = read_rows(db_path, "SELECT count(*) FROM reports "
+                                             "WHERE tagging_state = 'pending'")[0][0]
+                note = (f"reports pending for the Celery beat sweep: {pending} of {len(acks)} "
+                        f"acknowledged (no worker runs during the bench); messages published "
+                        f"to {broker} by intake: {queued()}")
+            else:
+                # Shows that tagging really ran (and did not just fail fast) in the workers.
+                states = dict(read_rows(db_path, "SELECT tagging_state, count(*) FROM reports "
+                                                 "GROUP BY tagging_state"))
+                note = ("tagging in the web workers after each response; reports by tagging "
+                        f"state: {states}")
+            return target.result(lost), note
+
+        yield target, finish
 
 
-def bench_baseline(args: argparse.Namespace, settings: GunicornSettings,
-                   workdir: Path) -> Result:
+@contextlib.contextmanager
+def baseline_target(args: argparse.Namespace, settings: GunicornSettings,
+                    workdir: Path) -> Iterator[tuple[Target, Callable[[], Result]]]:
     env = baseline_env(workdir)
     prepare_baseline(env)
-    warm: list[str] = []
     with serving("bench.baseline_app:create_baseline_app()", settings, env, workdir,
                  "baseline") as server:
-        make = request_maker(server.port, "pk_unused", seed=2)
-        stats, cpu = measure(server, make, args, warm)
-    acks = warm + stats.acknowledged
-    lost = missing(workdir / "baseline.sqlite3", "SELECT id FROM raw_reports", acks)
-    return Result("bare insert baseline", args.connections, stats, cpu, lost, len(acks))
+        target = Target("bare insert baseline", server,
+                        request_maker(server.port, "pk_unused", seed=2), args.connections)
+
+        def finish() -> Result:
+            server.stop()
+            acks = target.warmup_acks + target.stats.acknowledged
+            return target.result(missing(workdir / "baseline.sqlite3",
+                                         "SELECT id FROM raw_reports", acks))
+
+        yield target, finish
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -642,7 +692,9 @@ def print_verdict(app: Result, baseline: Result) -> None:
     def verdict(passed: bool) -> str:
         return "PASS" if passed else "FAIL"
 
-    print(f"ratio (flagdesk/baseline): {ratio:.2f}")
+    rounds = " ".join(f"{a / b:.2f}" if b else "-"
+                      for a, b in zip(app.round_rps, baseline.round_rps, strict=True))
+    print(f"ratio (flagdesk/baseline): {ratio:.2f}   by round: {rounds}")
     print(f"targets: ratio>={TARGET_RATIO} {verdict(ratio >= TARGET_RATIO)}  "
           f"p99<={TARGET_P99_MS:.0f}ms {verdict(p99 <= TARGET_P99_MS)}  "
           f"errors=0 {verdict(app.errors == 0)}  lost=0 {verdict(app.lost == 0)}")
@@ -652,6 +704,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per target")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured load first")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="the measured time is split into this many rounds per target, "
+                             "the targets taking turns")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
@@ -684,12 +739,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = GunicornSettings(args.workers, args.worker_class, args.threads)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# {settings.describe()}; {args.connections} connections; {args.seconds:.0f} s "
-          f"measured after {args.warmup:.0f} s warm-up; {os.cpu_count()} CPUs; "
+          f"measured per target in {args.rounds} alternating rounds, after {args.warmup:.0f} s "
+          f"warm-up; {os.cpu_count()} CPUs; "
           f"load average before: {load}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="flagdesk-bench-"))
     try:
-        app, note = bench_flagdesk(args, settings, workdir)
-        baseline = bench_baseline(args, settings, workdir)
+        with flagdesk_target(args, settings, workdir) as (ours, finish_ours), \
+                baseline_target(args, settings, workdir) as (bare, finish_bare):
+            measure_alternately([ours, bare], args)
+            app, note = finish_ours()
+            baseline = finish_bare()
     except SetupError as error:
         print(f"bench: the run broke: {error}", file=sys.stderr)
         return 2

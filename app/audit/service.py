@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import insert
+from sqlalchemy.engine import Dialect
 
 from app.audit.models import AuditEvent
 from app.auth.models import User
+from app.core.prepared import BoundInsert, PreparedInsert
 from app.extensions import db
 
 
@@ -29,18 +31,19 @@ def record(*, action: str, subject_type: str, subject_id: str | int, actor: User
     return event
 
 
-def record_now(connection: Connection, *, action: str, subject_type: str,
-               subject_id: str | int, actor_type: str, at: datetime,
-               before: dict[str, Any] | None = None,
-               after: dict[str, Any] | None = None) -> None:
-    """Insert one audit event at once on `connection` (the session's), outside the unit
-    of work: for a hot path (intake) that flushes nothing else. The caller's transaction
-    commits it with the rest."""
-    connection.execute(_INSERT_EVENT, {
+def event_insert(dialect: Dialect, *, action: str, subject_type: str,
+                 subject_id: str | int, actor_type: str, at: datetime,
+                 before: dict[str, Any] | None = None,
+                 after: dict[str, Any] | None = None) -> BoundInsert:
+    """One audit event as a bound INSERT, for a hot path (intake) that flushes nothing
+    else: the caller runs it on the session's connection, outside the unit of work, and
+    its transaction commits it with the rest. Bound before the transaction starts."""
+    return _INSERT_EVENT.bind(dialect, {
         "at": at, "actor_type": actor_type, "actor_id": None, "action": action,
         "subject_type": subject_type, "subject_id": str(subject_id), "before": before,
         "after": after})
 
 
-# Built once, run with bound parameters (see record_now).
-_INSERT_EVENT = insert(AuditEvent.__table__)
+# Compiled once, run as driver SQL (see app.core.prepared).
+_INSERT_EVENT = PreparedInsert(insert(AuditEvent.__table__), columns=(
+    "at", "actor_type", "actor_id", "action", "subject_type", "subject_id", "before", "after"))

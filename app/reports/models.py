@@ -83,7 +83,8 @@ class Report(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    # Looked up through the unique (project_id, idempotency_key) index's leading column.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
@@ -100,7 +101,8 @@ class Report(db.Model):
     # Host-supplied context (flat, bounded); shown to staff as untrusted data.
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # HMAC-SHA256 of the host's end-user id with a server-side pepper; never the raw id.
-    end_user_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Shown and exported, never searched: not indexed (see migration 0009).
+    end_user_hash: Mapped[str | None] = mapped_column(String(64))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     contact_consent: Mapped[bool] = mapped_column(default=False)
 

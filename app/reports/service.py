@@ -20,15 +20,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.dml import Insert
 
-from app.audit.service import record, record_now
+from app.audit.service import event_insert, record
 from app.auth.models import User
 from app.auth.service import require
 from app.core.clock import now
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.prepared import PreparedInsert
 from app.extensions import db
 from app.projects.models import Project
 from app.projects.service import IntakeProject
-from app.reports.models import CommentKind, ModerationTag, Report, ReportComment, Status
+from app.reports.models import (
+    CommentKind,
+    ModerationTag,
+    Report,
+    ReportComment,
+    Status,
+    TaggingState,
+)
 from app.reports.routing import route
 from app.reports.signals import reporter_answered
 
@@ -104,10 +112,10 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
     # The hot path of the service: two INSERT statements and a commit, no unit of work and
     # no read first. A duplicate Idempotency-Key inserts nothing (ON CONFLICT DO NOTHING)
     # and is answered from the row that holds it, committed by a racing request or earlier.
-    # On the session's connection, not through Session.execute: the ORM adds nothing to a
-    # Core statement but its own bookkeeping (a third of this function's time).
-    connection = db.session.connection()
-    inserted = connection.execute(_insert_unless_key_used(connection.dialect.name), dict(
+    # Both statements are bound before the transaction starts: on SQLite the write lock is
+    # held from BEGIN IMMEDIATE to COMMIT, and every worker waits while one holds it.
+    dialect = db.session.get_bind().dialect
+    report_row = _INSERT_UNLESS_KEY_USED.bind(dialect, dict(
         public_id=public_id,
         project_id=project.id,
         received_at=received,
@@ -130,7 +138,21 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
         status_token_hash=_sha256(token),
         status=Status.NEW,
         priority=routed.priority,
-    )).scalar()
+        # The model's defaults, which a prepared statement does not apply.
+        tagging_state=TaggingState.PENDING,
+        tagging_attempts=0,
+        flagged_categories=[],
+        sla_rank=2,
+    ))
+    event_row = event_insert(
+        dialect, action="report.received", subject_type="report", subject_id=public_id,
+        actor_type="reporter", at=received,
+        after={"reason": str(data["reason"]), "priority": str(routed.priority),
+               "routed_by": routed.matched})
+    # On the session's connection, not through Session.execute: the ORM adds nothing to a
+    # Core statement but its own bookkeeping.
+    connection = db.session.connection()  # BEGIN (IMMEDIATE on SQLite)
+    inserted = report_row.execute(connection).scalar()
     if inserted is None:
         try:
             existing = _by_idempotency_key(project.id, idempotency_key or "")
@@ -139,29 +161,28 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
             return _replay(existing, fingerprint, secret)
         finally:
             db.session.rollback()
-    record_now(connection, action="report.received", subject_type="report",
-               subject_id=public_id, actor_type="reporter", at=received,
-               after={"reason": str(data["reason"]), "priority": str(routed.priority),
-                      "routed_by": routed.matched})
+    event_row.execute(connection)
     db.session.commit()
     return Receipt(inserted, public_id, Status.NEW, received, token, created=True)
 
 
-_INTAKE_INSERTS: dict[str, Insert] = {}
-
-
 def _insert_unless_key_used(dialect: str) -> Insert:
-    # Built once per dialect and run with bound parameters: a statement with the values
-    # inlined costs more to build and to key for the compiled cache than to execute.
-    statement = _INTAKE_INSERTS.get(dialect)
-    if statement is None:
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-        table = Report.__table__
-        statement = _INTAKE_INSERTS[dialect] = (
-            insert(table).on_conflict_do_nothing(
-                index_elements=[table.c.project_id, table.c.idempotency_key])
+    # A duplicate Idempotency-Key inserts nothing (ON CONFLICT DO NOTHING).
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    table = Report.__table__
+    return (insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.project_id, table.c.idempotency_key])
             .returning(table.c.id))
-    return statement
+
+
+# Run as driver SQL (app.core.prepared): at intake's rate SQLAlchemy's per-statement
+# bookkeeping cost as much as SQLite's own work.
+_INSERT_UNLESS_KEY_USED = PreparedInsert(_insert_unless_key_used, columns=(
+    "public_id", "project_id", "received_at", "updated_at", "reason", "description",
+    "conversation", "model_name", "response_id", "page_url", "locale", "user_agent",
+    "widget_version", "extra", "end_user_hash", "contact_email", "contact_consent",
+    "idempotency_key", "request_fingerprint", "status_token_hash", "status", "priority",
+    "tagging_state", "tagging_attempts", "flagged_categories", "sla_rank"))
 
 
 @dataclass(frozen=True)

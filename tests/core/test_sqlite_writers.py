@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from app.core.db import begin_immediate, configure_sqlite
+from app.core.db import WalCheckpointer, begin_immediate, configure_sqlite
 
 
 @pytest.fixture
@@ -78,3 +79,29 @@ def test_errors_other_than_a_busy_lock_are_not_retried(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
         begin_immediate(connection, timeout=30)  # at once, not after 30 s
     connection.close()
+
+
+def test_the_write_ahead_log_is_checkpointed_and_reused_not_grown(engine, tmp_path):
+    # Commits never checkpoint themselves (wal_autocheckpoint=0); the process's
+    # WalCheckpointer thread does, about once a second, and the log then starts again
+    # from its beginning instead of growing with every commit.
+    wal = tmp_path / "writers.sqlite3-wal"
+
+    def write(rows: int) -> None:
+        for i in range(rows):
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO notes (body) VALUES (:b)"),
+                                   {"b": f"note {i} " + "x" * 500})
+
+    write(100)
+    grown = wal.stat().st_size
+    database = tmp_path / "writers.sqlite3"
+    before = database.stat().st_size
+    deadline = time.monotonic() + 10
+    while database.stat().st_size == before and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the checkpointer has copied the pages back
+    assert database.stat().st_size > before
+    time.sleep(WalCheckpointer.INTERVAL_SECONDS)  # a RESTART finishes after the copy
+    write(100)
+    assert wal.stat().st_size == grown
+    assert len(bodies(engine)) == 200

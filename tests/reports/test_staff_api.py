@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import flask
 import pytest
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from app.extensions import db
 from app.projects.service import create_project
 from app.reports.models import Report, Status
 from tests.conftest import ORIGIN, ScriptedModerator, report_body
+from tests.web import sign_in
 
 
 def make_reports(submit, n: int, start: datetime | None = None, **body) -> list[str]:
@@ -54,6 +56,27 @@ def test_the_session_cookie_is_not_an_api_credential(client, token_for):
     # Only the Authorization header counts; a browser's cookie could be ridden by CSRF.
     client.set_cookie("session", "anything", domain="flagdesk.test")
     assert client.get("/api/v1/reports").status_code == 401
+
+
+def test_a_signed_in_staff_browser_gets_no_api_access_and_no_cookie(client, make_user,
+                                                                   submit):
+    # The API opens no session (app.core.sessions): a real sign-in is no credential there,
+    # and no API response sets or refreshes the session cookie.
+    sign_in(client, make_user(Role.ADMIN))
+    assert client.get("/board").status_code == 200  # the session works on the pages
+    listed = client.get("/api/v1/reports")
+    accepted = submit()
+    assert listed.status_code == 401
+    assert accepted.status_code == 201
+    assert "Set-Cookie" not in listed.headers and "Set-Cookie" not in accepted.headers
+
+
+def test_api_requests_do_not_open_the_session(app, client, make_user):
+    sign_in(client, make_user(Role.ADMIN))
+    cookie = f"session={client.get_cookie('session', domain='flagdesk.test').value}"
+    for path, opened in (("/board", True), ("/api/v1/reports", False)):
+        with app.test_request_context(path, headers={"Cookie": cookie}):
+            assert ("_user_id" in flask.session) is opened, path
 
 
 @pytest.mark.parametrize("role", list(Role))
