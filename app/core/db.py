@@ -146,19 +146,18 @@ class WalCheckpointer:
 
     INTERVAL_SECONDS = 1.0
     BUSY_TIMEOUT_MS = 5000
-    _running: dict[tuple[int, str], threading.Thread] = {}
+    _started: set[tuple[int, str]] = set()
     _lock = threading.Lock()
 
     @classmethod
     def ensure_running(cls, database: str) -> None:
-        # Keyed by process too: a forked worker inherits the dict, not the thread.
+        # Keyed by process too: a forked worker inherits the set, not the thread.
         key = (os.getpid(), os.path.abspath(database))
         with cls._lock:
-            if key not in cls._running:
-                thread = threading.Thread(target=cls._run, args=(key[1],), daemon=True,
-                                          name=f"wal-checkpoint {key[1]}")
-                cls._running[key] = thread
-                thread.start()
+            if key not in cls._started:
+                cls._started.add(key)
+                threading.Thread(target=cls._run, args=(key[1],), daemon=True,
+                                 name=f"wal-checkpoint {key[1]}").start()
 
     @classmethod
     def _run(cls, path: str) -> None:
