@@ -1,14 +1,16 @@
-"""PreparedInsert: a Core INSERT compiled once per dialect, run as driver SQL.
+"""PreparedInsert: a Core INSERT compiled once per dialect, run on the driver's cursor.
 
 For a statement a hot path runs thousands of times a second with the same columns,
 SQLAlchemy's per-execution work (looking up the compiled form by cache key, building the
-parameters, running column defaults, setting up the result) costs as much CPU as the
-database's own work: intake's two INSERTs spent more time there than in SQLite
-(bench/intake.py, callgrind). Here that work happens once. The SQL is what the dialect
-compiled, and every value still goes through its column type's bind processor, so the
-database receives what `Connection.execute` would have sent; the statement runs through
-`Connection.exec_driver_sql`, inside the caller's transaction, with SQLAlchemy's error
-wrapping and events.
+parameters, running column defaults, setting up the execution context and the result)
+costs as much CPU as the database's own work: intake's two INSERTs spent more time there
+than in SQLite (bench/intake.py, callgrind and py-spy). Here that work happens once. The
+SQL is what the dialect compiled, and every value still goes through its column type's
+bind processor, so the database receives what `Connection.execute` would have sent. The
+statement runs on the cursor of the caller's connection, inside its transaction (which
+SQLAlchemy still begins and commits), and a driver error is raised as SQLAlchemy's
+exception for it, as `Connection.execute` would raise it. Cursor events
+(before_cursor_execute) do not fire for it.
 
 Binding (processing the values) is a step of its own, so that a writer can do it before
 its transaction starts: on SQLite every moment between BEGIN IMMEDIATE and COMMIT holds
@@ -24,8 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult
+from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 
@@ -36,8 +39,18 @@ class BoundInsert:
     sql: str
     parameters: tuple[Any, ...] | dict[str, Any]
 
-    def execute(self, connection: Connection) -> CursorResult[Any]:
-        return connection.exec_driver_sql(self.sql, self.parameters)
+    def execute(self, connection: Connection) -> tuple[Any, ...] | None:
+        """Run it in `connection`'s transaction; the row RETURNING gives, else None."""
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(self.sql, self.parameters)
+            return cursor.fetchone() if cursor.description else None
+        except dbapi_error as error:
+            raise DBAPIError.instance(self.sql, self.parameters, error, dbapi_error,
+                                      dialect=connection.dialect) from error
+        finally:
+            cursor.close()
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,8 @@ class PreparedInsert:
             compiled = self._by_dialect[dialect.name] = self._compile(dialect)
         return compiled.bind(values)
 
-    def execute(self, connection: Connection, values: Mapping[str, Any]) -> CursorResult[Any]:
+    def execute(self, connection: Connection,
+                values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         return self.bind(connection.dialect, values).execute(connection)
 
     def _compile(self, dialect: Dialect) -> _Compiled:

@@ -114,7 +114,7 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
     # and is answered from the row that holds it, committed by a racing request or earlier.
     # Both statements are bound before the transaction starts: on SQLite the write lock is
     # held from BEGIN IMMEDIATE to COMMIT, and every worker waits while one holds it.
-    dialect = db.session.get_bind().dialect
+    dialect = db.engine.dialect  # the session's bind; asking the session costs more
     report_row = _INSERT_UNLESS_KEY_USED.bind(dialect, dict(
         public_id=public_id,
         project_id=project.id,
@@ -149,10 +149,10 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
         actor_type="reporter", at=received,
         after={"reason": str(data["reason"]), "priority": str(routed.priority),
                "routed_by": routed.matched})
-    # On the session's connection, not through Session.execute: the ORM adds nothing to a
-    # Core statement but its own bookkeeping.
+    # In the session's transaction, on its connection's driver cursor (app.core.prepared):
+    # neither the ORM nor Core execution adds anything to these two statements but work.
     connection = db.session.connection()  # BEGIN (IMMEDIATE on SQLite)
-    inserted = report_row.execute(connection).scalar()
+    inserted = report_row.execute(connection)  # (id,), or None for a used key
     if inserted is None:
         try:
             existing = _by_idempotency_key(project.id, idempotency_key or "")
@@ -163,7 +163,7 @@ def submit_report(*, project: IntakeProject | Project, data: dict[str, Any],
             db.session.rollback()
     event_row.execute(connection)
     db.session.commit()
-    return Receipt(inserted, public_id, Status.NEW, received, token, created=True)
+    return Receipt(inserted[0], public_id, Status.NEW, received, token, created=True)
 
 
 def _insert_unless_key_used(dialect: str) -> Insert:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, Table, Text, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from app.core.db import JSONType, StrEnumType, UTCDateTime
 from app.core.prepared import PreparedInsert
@@ -60,7 +61,7 @@ def stored(connection, row_id):
 def test_stores_what_connection_execute_stores(connection, values):
     prepared = PreparedInsert(insert(samples).returning(samples.c.id), COLUMNS)
 
-    ours = prepared.execute(connection, values).scalar_one()
+    (ours,) = prepared.execute(connection, values)
     theirs = connection.execute(insert(samples).returning(samples.c.id), values).scalar_one()
 
     assert ours != theirs
@@ -86,3 +87,12 @@ def test_a_column_default_the_caller_does_not_pass_is_refused(connection):
     with pytest.raises(ValueError, match="tally"):
         prepared.execute(connection, dict(at=datetime.now(UTC), colour=Colour.RED,
                                           payload=None, flag=True, note=None))
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(connection):
+    # What Connection.execute would raise: error handlers and retries see the same types.
+    prepared = PreparedInsert(insert(samples), COLUMNS)
+    values = dict(at=None, colour=Colour.RED, payload=None, flag=True, note=None, tally=1)
+    with pytest.raises(IntegrityError) as raised:
+        prepared.execute(connection, values)
+    assert "prepared_samples" in str(raised.value.statement)

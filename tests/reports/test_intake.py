@@ -210,6 +210,11 @@ TOO_LONG = {
     ("conversation", [{"role": "user", "content": "hi", "extra": 1}]),
     ("conversation", [{"role": "user", "content": "hi"}] * 21),
     ("conversation", [{"role": "user", "content": "y" * 8001}]),
+    ("conversation", ["a turn is an object"]),
+    ("conversation", [None]),
+    ("conversation", [{"role": "user", "content": 42}]),
+    ("conversation", [{"role": "user", "content": "   "}]),
+    ("conversation", [{"role": "user", "content": "nul \x00 here"}]),
     ("page_url", "javascript:alert(1)"),
     ("page_url", "not a url"),
     ("locale", "en_GB; drop table"),
@@ -219,6 +224,10 @@ TOO_LONG = {
     ("metadata", {f"k{i}": i for i in range(21)}),
     ("metadata", {"long": "z" * 501}),
     ("metadata", ["a", "list"]),
+    ("metadata", {"": "an empty key"}),
+    ("metadata", {"k" * 65: "a long key"}),
+    ("metadata", {"plan": "pro", " plan ": "team"}),  # the same key once trimmed
+    ("metadata", {"note": "nul \x00 here"}),
     *TOO_LONG.items(),
 ])
 def test_invalid_fields_are_422_naming_the_field(submit, field, value):
@@ -228,6 +237,28 @@ def test_invalid_fields_are_422_naming_the_field(submit, field, value):
     assert error["code"] == "validation_failed"
     assert field in error["fields"], error
     assert count_reports() == 0
+
+
+def test_a_bad_turn_is_named_by_its_index_and_field(submit):
+    turns = [{"role": "user", "content": "fine"},
+             {"role": "narrator", "content": "", "mood": "grim"}]
+    response = submit(report_body(conversation=turns))
+
+    assert response.status_code == 422
+    assert error_of(response)["fields"]["conversation"] == {"1": {
+        "role": ["Must be one of: user, assistant, system, tool."],
+        "content": ["Length must be between 1 and 8000."],
+        "mood": ["Unknown field."]}}
+    assert count_reports() == 0
+
+
+def test_turns_and_context_keys_are_stored_trimmed(submit):
+    response = submit(report_body(conversation=[{"role": " user ", "content": "  hi  "}],
+                                  metadata={" plan ": "pro", "seats": 3}))
+
+    report = db.session.scalar(select(Report).where(Report.public_id == response.json["id"]))
+    assert report.conversation == [{"role": "user", "content": "hi"}]
+    assert report.extra == {"plan": "pro", "seats": 3}
 
 
 def test_reason_is_required(submit):
