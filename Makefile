@@ -42,7 +42,7 @@ check-imports:
 	$(BIN)/lint-imports --no-cache
 
 pytest:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Some tests talk to a real Redis (rate limits, the Celery broker). Use the one that
 # answers on 127.0.0.1:6379, or install and start one (Debian's package; needs root).
