@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from app.audit.service import record
 from app.auth.models import User
 from app.auth.service import require
+from app.core.db import separate_transaction
 from app.core.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.projects.models import Project, ProjectOrigin, RoutingRule
@@ -149,20 +150,33 @@ def intake_project(public_key: str | None, *, max_age: float) -> IntakeProject |
     cached = _intake_cache.get(public_key)
     if cached is not None and monotonic() - cached[0] < max_age:
         return cached[1]
-    project = db.session.scalar(
-        select(Project).where(Project.public_key == public_key, Project.active.is_(True))
-        .options(selectinload(Project.origins), selectinload(Project.routing_rules)))
-    if project is None:
+    snapshot = _read_intake_project(public_key)
+    if snapshot is None:
         _intake_cache.pop(public_key, None)
         return None
-    snapshot = IntakeProject(
-        id=project.id, allowed_origins=frozenset(project.allowed_origins),
-        routing_rules=tuple(IntakeRule(r.category, r.min_score, r.reason, r.priority)
-                            for r in project.routing_rules))
     if len(_intake_cache) >= _INTAKE_CACHE_MAX:
         _intake_cache.clear()
     _intake_cache[public_key] = (monotonic(), snapshot)
     return snapshot
+
+
+def _read_intake_project(public_key: str) -> IntakeProject | None:
+    # In a transaction of its own, not the session's: intake then writes in a separate
+    # transaction (reports.service.submit_report), which on SQLite would wait for the
+    # write lock that a session transaction still open here would hold.
+    with separate_transaction(db.engine) as connection:
+        project_id = connection.scalar(select(Project.id).where(
+            Project.public_key == public_key, Project.active.is_(True)))
+        if project_id is None:
+            return None
+        origins = connection.scalars(select(ProjectOrigin.origin).where(
+            ProjectOrigin.project_id == project_id))
+        rules = connection.execute(
+            select(RoutingRule.category, RoutingRule.min_score, RoutingRule.reason,
+                   RoutingRule.priority)
+            .where(RoutingRule.project_id == project_id).order_by(RoutingRule.position))
+        return IntakeProject(id=project_id, allowed_origins=frozenset(origins),
+                             routing_rules=tuple(IntakeRule(*rule) for rule in rules))
 
 
 def origin_allowed_anywhere(origin: str) -> bool:
