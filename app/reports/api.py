@@ -18,7 +18,7 @@ from app.core import ratelimit
 from app.core.errors import Forbidden, Unauthorized, ValidationFailed
 from app.core.http import json_only
 from app.projects import cors
-from app.projects.service import intake_project, origin_allowed_for
+from app.projects.service import IntakeProject, intake_project, origin_allowed_for
 from app.reports import schemas, service
 from app.tasks import enqueue_tagging
 
@@ -48,6 +48,28 @@ def _intake_limits(view: Callable[..., Any]) -> Callable[..., Any]:
     return limited
 
 
+def _intake_project(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Check the project's key and the calling page's origin before the body is read: a
+    caller without a valid key, or from another origin, learns nothing about the body
+    (401 or 403, not 400 or 422). The view gets the project as `project`."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        project = intake_project(
+            _project_key(), max_age=current_app.config["INTAKE_PROJECT_CACHE_SECONDS"])
+        if project is None:
+            raise Unauthorized("Unknown or disabled project key (X-Project-Key).")
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            if not origin_allowed_for(project, origin):
+                cors.deny_origin()
+                raise Forbidden(f"Origin {origin} may not send reports to this project.")
+            cors.allow_origin_checked()
+        return view(*args, project=project, **kwargs)
+
+    return checked
+
+
 @blp.before_request
 def _preflight() -> Any:
     if request.method == "OPTIONS":
@@ -58,6 +80,7 @@ def _preflight() -> Any:
 @blp.route("")
 class Reports(MethodView):
     @_intake_limits
+    @_intake_project
     @json_only(max_bytes=schemas.MAX_BODY_BYTES)
     # Instances, not classes: webargs would build a schema per request otherwise.
     @blp.arguments(INTAKE_SCHEMA)
@@ -71,18 +94,8 @@ class Reports(MethodView):
          "schema": {"type": "string", "maxLength": 255},
          "description": "Retries with the same key return the first report."},
     ])
-    def post(self, data: dict[str, Any]) -> Any:
+    def post(self, data: dict[str, Any], project: IntakeProject) -> Any:
         """Submit a report (public; authenticated by the project's key)"""
-        project = intake_project(
-            _project_key(), max_age=current_app.config["INTAKE_PROJECT_CACHE_SECONDS"])
-        if project is None:
-            raise Unauthorized("Unknown or disabled project key (X-Project-Key).")
-        origin = request.headers.get("Origin")
-        if origin is not None:
-            if not origin_allowed_for(project, origin):
-                cors.deny_origin()
-                raise Forbidden(f"Origin {origin} may not send reports to this project.")
-            cors.allow_origin_checked()
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and (len(key) > 255 or not key.isprintable()):
             raise ValidationFailed("Idempotency-Key must be printable, at most 255 characters.",

@@ -106,6 +106,33 @@ def test_another_origin_is_403_without_cors_headers(submit):
     assert count_reports() == 0
 
 
+BAD_BODIES = [  # (content type, body): each refused for itself when the key is valid
+    ("application/json", b"{not json"),
+    ("text/plain", b"hello"),
+    ("application/json", b'{"reason": "no-such-reason", "surprise": 1}'),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), BAD_BODIES)
+def test_without_a_valid_key_a_bad_body_is_401_too(client, content_type, body):
+    """The key is checked before the body is read: a caller without one learns nothing
+    about what a report must hold."""
+    response = client.post("/api/v1/reports", data=body, content_type=content_type,
+                           headers={"X-Project-Key": "pk_unknown"})
+    assert response.status_code == 401
+    assert error_of(response)["fields"] == {}
+
+
+@pytest.mark.parametrize(("content_type", "body"), BAD_BODIES)
+def test_from_another_origin_a_bad_body_is_403_without_cors_headers(client, project,
+                                                                    content_type, body):
+    response = client.post("/api/v1/reports", data=body, content_type=content_type,
+                           headers={"X-Project-Key": project.public_key,
+                                    "Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
 def test_an_origin_allowed_only_for_another_project_is_403(submit):
     create_project(name="Other", origins=["https://other.example"])
     response = submit(headers={"Origin": "https://other.example"})
