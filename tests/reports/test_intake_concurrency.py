@@ -19,6 +19,7 @@ from app.extensions import db
 from app.projects.models import Project
 from app.projects.service import create_project, forget_intake_projects
 from app.reports.models import Report
+from app.reports.schemas import ReportIntakeSchema
 from app.reports.service import submit_report
 from tests.conftest import (
     ORIGIN,
@@ -120,9 +121,7 @@ def test_a_caller_inside_a_session_transaction_submits_without_waiting_on_itself
         project = create_project(name="Demo", origins=[ORIGIN])
         project = db.session.get(Project, project.id)  # a read: the session's transaction
         assert db.session().in_transaction()
-        data = {**report_body(), "end_user_id": None, "user_agent": None,
-                "widget_version": None, "metadata": {}, "contact_email": None,
-                "contact_consent": False}
+        data = ReportIntakeSchema().load(report_body())  # as intake's schema passes it on
         receipt = submit_report(project=project, data=data, idempotency_key="demo-1",
                                 pepper=TEST_PEPPER, secret=TEST_SECRET)
         assert receipt.created
