@@ -120,6 +120,7 @@ def test_without_a_valid_key_a_bad_body_is_401_too(client, content_type, body):
     response = client.post("/api/v1/reports", data=body, content_type=content_type,
                            headers={"X-Project-Key": "pk_unknown"})
     assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthorized"
     assert error_of(response)["fields"] == {}
 
 
@@ -130,6 +131,7 @@ def test_from_another_origin_a_bad_body_is_403_without_cors_headers(client, proj
                            headers={"X-Project-Key": project.public_key,
                                     "Origin": "https://evil.example"})
     assert response.status_code == 403
+    assert error_of(response)["code"] == "forbidden"
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
@@ -211,6 +213,7 @@ def test_a_chunked_body_over_64_kib_is_413(client, project):
                            content_type="application/json",
                            headers={"X-Project-Key": project.public_key})
     assert response.status_code == 413
+    assert error_of(response)["code"] == "payload_too_large"
     assert count_reports() == 0
 
 
